@@ -1,0 +1,50 @@
+// `npm run bench`: every benchmark, printed as a table and written to docs/benchmarks.md.
+import { writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { benchPolicy } from './policy.bench.js';
+import type { BenchResult } from './measure.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Section {
+  title: string;
+  budget: string;
+  results: BenchResult[];
+}
+
+async function main(): Promise<void> {
+  const sections: Section[] = [];
+  sections.push({ title: 'Policy decisions (seed policy)', budget: '≤ 2 µs median per decision', results: benchPolicy(`${REPO}test/fixtures/seed/default.yaml`) });
+  const { benchShell } = await import('./shell.bench.js');
+  sections.push({ title: 'Shell string analysis (`bash -c` pre-check)', budget: '≤ 50 µs median per typical string', results: await benchShell() });
+
+  const fmt = (ns: number) => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+  const lines: string[] = [];
+  for (const s of sections) {
+    lines.push(`### ${s.title}`, '', `Budget: ${s.budget}.`, '', '| what | median | p90 | calls |', '|---|---|---|---|');
+    for (const r of s.results) lines.push(`| ${r.name}${r.note ? ` (${r.note})` : ''} | ${fmt(r.medianNs)} | ${fmt(r.p90Ns ?? r.medianNs)} | ${r.samples} |`);
+    lines.push('');
+  }
+  const table = lines.join('\n');
+  console.log(table);
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const doc = `# Benchmarks
+
+Measured by \`npm run bench\` (this file is rewritten by it). Each figure is the median over
+batches of calls in one process; the machine is noisy, so compare figures from the same run.
+
+Machine: ${cpus().length} × ${cpu}, Linux ${release()}, Node ${process.version}. Date: ${new Date().toISOString().slice(0, 10)}.
+
+${table}
+Budgets are from the design brief. Uncached figures are the compiled rules themselves (the
+first time a question is asked); cached figures are what a warm session pays for a repeated
+question.
+`;
+  writeFileSync(`${REPO}docs/benchmarks.md`, doc);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

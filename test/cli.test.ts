@@ -1,0 +1,115 @@
+// The real CLI binary: exit codes, messages, JSON output, and no stack traces on bad input.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { cli, REPO, SEED_CONFIG, SEED_POLICY } from './helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'agentsh-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const VARS = ['--var', 'PROJECT_ROOT=/home/daytona/project', '--var', 'HOME=/home/daytona'];
+const explain = (...args: string[]) => cli(['policy', 'explain', '-p', SEED_POLICY, '-c', SEED_CONFIG, ...VARS, '--json', ...args]);
+const noStack = (s: string) => assert.doesNotMatch(s, /\n\s+at .+:\d+:\d+/);
+
+describe('agentsh CLI', () => {
+  it('--version prints the package version', () => {
+    const r = cli(['--version']);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.trim(), JSON.parse(readFileSync(`${REPO}package.json`, 'utf8')).version);
+  });
+
+  it('validates the seed policy and config unchanged', () => {
+    const p = cli(['policy', 'validate', SEED_POLICY, ...VARS]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stdout, /^ok: .*default\.yaml \(policy 'default'\)$/m);
+    assert.equal(p.stderr, '');
+    const c = cli(['config', 'validate', SEED_CONFIG]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stderr, /config\.yaml:\d+:\d+: warning: .*agentsh/);
+  });
+
+  it('explains a command with rule, message and location', () => {
+    const r = explain('command', '--', 'sudo', 'whoami');
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.decision, 'deny');
+    assert.equal(j.rule, 'block-shell-escape');
+    assert.match(j.location, /default\.yaml:\d+:\d+$/);
+  });
+
+  it('explains a shell string with each simple command', () => {
+    const j = JSON.parse(explain('shell', 'ls | env sudo id').stdout);
+    assert.equal(j.decision, 'deny');
+    assert.equal(j.rule, 'block-shell-escape');
+    assert.ok(j.commands.some((c: { argv: string[]; wrappers: string[] }) => c.argv[0] === 'sudo' && c.wrappers.includes('env')), JSON.stringify(j.commands));
+  });
+
+  it('explains file, net (with a resolved address) and env questions', () => {
+    assert.equal(JSON.parse(explain('file', 'read', '/proc/1/environ').stdout).rule, 'deny-proc-sys');
+    assert.equal(JSON.parse(explain('net', 'metadata.internal', '80', '--ip', '169.254.169.254').stdout).rule, 'block-private-networks');
+    const env = JSON.parse(explain('env', 'DAYTONA_API_KEY').stdout);
+    assert.deepEqual([env.decision, env.rule], ['deny', 'env_policy.deny']);
+  });
+
+  it('prints a readable explanation without --json', () => {
+    const r = cli(['policy', 'explain', '-p', SEED_POLICY, ...VARS, 'command', '--', 'git', 'push', '--force']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^decision: allow$/m);
+    assert.match(r.stdout, /^rule: +allow-dev-tools /m);
+  });
+
+  it('lint reports the shadowed git rule and exits 1', () => {
+    const r = cli(['policy', 'lint', SEED_POLICY, '-c', SEED_CONFIG, ...VARS]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /default\.yaml:\d+:\d+: warning: rule 'block-git-force-push' \(deny\) can never match: .*'allow-dev-tools' \(allow\)/);
+  });
+
+  it('policy test runs a table of cases', () => {
+    const ok = cli(['policy', 'test', SEED_POLICY, 'examples/seed-cases.yaml']);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /^18 passed, 0 failed$/m);
+    const cases = join(tmp, 'cases.yaml');
+    writeFileSync(cases, 'vars: {PROJECT_ROOT: /p, HOME: /h}\ncases:\n  - {name: wrong on purpose, command: [sudo], expect: allow}\n');
+    const bad = cli(['policy', 'test', SEED_POLICY, cases]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /^FAIL wrong on purpose \(.*cases\.yaml:3\): expected allow, got deny \(rule=block-shell-escape\)$/m);
+    assert.match(bad.stdout, /^0 passed, 1 failed$/m);
+  });
+
+  it('bad policies fail with file:line:column and no stack trace', () => {
+    const file = join(tmp, 'bad.yaml');
+    writeFileSync(file, 'version: 1\nname: t\ncommand_rules:\n  - name: a\n    commands: [ls]\n    decision: perhaps\n');
+    const r = cli(['policy', 'validate', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /bad\.yaml:6:15: error: "perhaps" is not one of/);
+    noStack(r.stderr);
+  });
+
+  it('missing files and usage mistakes are clear errors', () => {
+    const missing = cli(['policy', 'validate', join(tmp, 'nope.yaml')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /policy not found/);
+    const kind = explain('teleport', 'x');
+    assert.equal(kind.code, 2);
+    assert.match(kind.stderr, /unknown explain kind 'teleport'/);
+    const port = explain('net', 'example.com', 'http');
+    assert.equal(port.code, 2);
+    assert.match(port.stderr, /invalid port 'http'/);
+    const verb = cli(['policy', 'frobnicate']);
+    assert.equal(verb.code, 2);
+    for (const r of [missing, kind, port, verb]) noStack(r.stderr);
+  });
+
+  it('exports JSON Schemas, and the committed ones are current', () => {
+    const r = cli(['schema', 'export', '--out', tmp]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const name of ['policy.schema.json', 'config.schema.json']) {
+      const fresh = readFileSync(join(tmp, name), 'utf8');
+      assert.equal(readFileSync(`${REPO}schema/${name}`, 'utf8'), fresh, `schema/${name} is stale: run npm run schema`);
+    }
+    const policy = JSON.parse(readFileSync(join(tmp, 'policy.schema.json'), 'utf8'));
+    assert.equal(policy.properties.file_rules.items.properties.decision.anyOf.length, 6);
+    assert.equal(policy.additionalProperties, false);
+  });
+});
