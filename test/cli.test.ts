@@ -109,7 +109,7 @@ describe('agentsh CLI', () => {
       assert.equal(readFileSync(`${REPO}schema/${name}`, 'utf8'), fresh, `schema/${name} is stale: run npm run schema`);
     }
     const policy = JSON.parse(readFileSync(join(tmp, 'policy.schema.json'), 'utf8'));
-    assert.equal(policy.properties.file_rules.items.properties.decision.anyOf.length, 6);
+    assert.equal(policy.properties.file_rules.items.properties.decision.enum.length, 6);
     assert.equal(policy.additionalProperties, false);
   });
 });

@@ -180,7 +180,7 @@ test('${VAR} and $VAR are expanded; unset ones warn at their position', () => {
 
 test('positions after an expansion still point at the original text', () => {
   const src = 'server: {http: {addr: "${H}", read_timeout: "bogus"}}\n';
-  const ds = loadErr(() => text(src, { env: { H: '127.0.0.1:18080-and-then-some-long-text'.slice(0, 15) } }));
+  const ds = loadErr(() => text(src, { env: { H: '127.0.0.1:18080' } }));
   const d = one(ds, 'invalid-value');
   assert.equal(d.line, 1);
   assert.equal(d.column, src.indexOf('"bogus"') + 1);

@@ -60,7 +60,7 @@ describe('policy loading errors', () => {
     const yaml = `${HEAD}command_rules:\n  - {name: a, commands: [ls], decision: allow, comands: [x]}\n`;
     const warn = only(diagnosticsOf(yaml), 'unknown-key');
     assert.equal(warn.severity, 'warning');
-    assert.deepEqual([warn.line, warn.column], [4, 50]);
+    assert.deepEqual([warn.line, warn.column], [4, 48]);
     assert.match(warn.message, /unknown key 'comands'/);
     assert.equal(only(diagnosticsOf(yaml, { strict: true }), 'unknown-key').severity, 'error');
   });

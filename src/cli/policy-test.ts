@@ -5,35 +5,29 @@ import { LoadError } from '../util/diagnostics.js';
 import { validateAgainst } from '../util/validate.js';
 import { YamlSource } from '../util/yaml-source.js';
 import { DECISIONS } from '../policy/schema.js';
+import { StringEnum, strictObject } from '../util/schema.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import { parsePort, runQuery, type Query } from './explain.js';
 
-const Expect = T.Union([
-  T.Union(DECISIONS.map((d) => T.Literal(d))),
-  T.Object({ decision: T.Union(DECISIONS.map((d) => T.Literal(d))), rule: T.Optional(T.String()) }, { additionalProperties: false }),
-]);
+const Expect = T.Union([StringEnum(DECISIONS), strictObject({ decision: StringEnum(DECISIONS), rule: T.Optional(T.String()) })]);
 
-const Case = T.Object(
+const Case = strictObject(
   {
     name: T.Optional(T.String()),
     command: T.Optional(T.Array(T.String(), { minItems: 1 })),
     shell: T.Optional(T.String()),
-    file: T.Optional(T.Object({ op: T.String(), path: T.String() }, { additionalProperties: false })),
-    net: T.Optional(T.Object({ host: T.String(), port: T.Integer(), ip: T.Optional(T.String()) }, { additionalProperties: false })),
+    file: T.Optional(strictObject({ op: T.String(), path: T.String() })),
+    net: T.Optional(strictObject({ host: T.String(), port: T.Integer(), ip: T.Optional(T.String()) })),
     env: T.Optional(T.String()),
     depth: T.Optional(T.Integer({ minimum: 0 })),
     expect: Expect,
   },
-  { additionalProperties: false },
 );
 
-export const CasesSchema = T.Object(
-  {
-    vars: T.Optional(T.Record(T.String(), T.String())),
-    cases: T.Array(Case),
-  },
-  { additionalProperties: false },
-);
+export const CasesSchema = strictObject({
+  vars: T.Optional(T.Record(T.String(), T.String())),
+  cases: T.Array(Case),
+});
 
 export type CasesDoc = Static<typeof CasesSchema>;
 type CaseDoc = Static<typeof Case>;

@@ -30,13 +30,13 @@ const isAlnum = (c: string | undefined) => c !== undefined && /^[A-Za-z0-9_]$/.t
 
 // Go's getShellName: the variable name after a '$' at s[i-1], and how many characters it spans.
 // An empty name with width > 0 is invalid syntax, which Go removes from the output.
-function shellName(s: string, i: number): [string, number] {
+// closeAfter(k) is the index of the first '}' at or after k (-1 if none).
+function shellName(s: string, i: number, closeAfter: (k: number) => number): [string, number] {
   if (s[i] === '{') {
     if (i + 2 < s.length && isSpecial(s[i + 1]) && s[i + 2] === '}') return [s[i + 1]!, 3];
-    for (let j = i + 1; j < s.length; j++) {
-      if (s[j] === '}') return j === i + 1 ? ['', 2] : [s.slice(i + 1, j), j - i + 1];
-    }
-    return ['', 1];
+    const j = closeAfter(i + 1);
+    if (j === -1) return ['', 1];
+    return j === i + 1 ? ['', 2] : [s.slice(i + 1, j), j - i + 1];
   }
   if (isSpecial(s[i])) return [s[i]!, 1];
   let j = i;
@@ -49,9 +49,12 @@ export function expandEnv(src: string, env: NodeJS.ProcessEnv): Expansion {
   const segs: Segment[] = [];
   let out = '';
   let last = 0;
+  // Remembered so that many unclosed `${` cannot make expansion quadratic.
+  let brace = -2;
+  const closeAfter = (k: number) => (brace === -1 || brace >= k ? brace : (brace = src.indexOf('}', k)));
   for (let j = 0; j < src.length; j++) {
     if (src[j] !== '$' || j + 1 >= src.length) continue;
-    const [name, w] = shellName(src, j + 1);
+    const [name, w] = shellName(src, j + 1, closeAfter);
     if (name === '' && w === 0) continue; // a lone '$' stays as it is
     const token = src.slice(j, j + w + 1);
     let rep = '';

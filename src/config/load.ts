@@ -1,7 +1,7 @@
 // Loads agentsh's config.yaml the way agentsh does (os.ExpandEnv over the text → YAML →
 // defaults → env overrides), and says out loud what agentsh does silently: unknown keys,
 // unset variables, a section it ignores (sandbox.landlock), values it rewrites.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import RE2 from 're2';
@@ -10,7 +10,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { LoadError, hasErrors, type Diagnostic, type Severity } from '../util/diagnostics.js';
 import { parseDuration } from '../util/duration.js';
 import { validateAgainst } from '../util/validate.js';
-import { MAX_SOURCE_BYTES, YamlSource, type SourcePath } from '../util/yaml-source.js';
+import { MAX_SOURCE_BYTES, readSourceText, YamlSource, type SourcePath } from '../util/yaml-source.js';
 import { expandEnv } from './env-expand.js';
 import {
   APPROVAL_MODES, ConfigSchema, DLP_MODES, LOG_LEVELS, PLATFORM_MODES, PROXY_MODES,
@@ -145,18 +145,7 @@ const ADDRESSES: SourcePath[] = [
 ];
 
 export function loadConfigFile(file: string, opts: ConfigLoadOptions = {}): LoadedConfig {
-  const fail = (code: string, message: string) => new LoadError([{ severity: 'error', code, message, file, line: 0, column: 0, path: [] }]);
-  let text: string;
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw fail('not-a-file', 'not a regular file');
-    if (st.size > MAX_SOURCE_BYTES) throw fail('too-large', `file is ${st.size} bytes, more than the ${MAX_SOURCE_BYTES} allowed`);
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if (err instanceof LoadError) throw err;
-    throw fail('unreadable', (err as Error).message);
-  }
-  return loadConfigText(text, file, opts);
+  return loadConfigText(readSourceText(file), file, opts);
 }
 
 export function loadConfigText(text: string, file: string, opts: ConfigLoadOptions = {}): LoadedConfig {

@@ -5,9 +5,8 @@
 // agentsh's own loader is non-strict (unknown keys silently ignored); ours reports them.
 import { Type as T, type Static, type TSchema } from '@sinclair/typebox';
 import { EnvPolicy } from '../policy/schema.js';
+import { StringEnum, strictObject } from '../util/schema.js';
 
-const strictObject = <P extends Record<string, TSchema>>(props: P, description?: string) =>
-  T.Object(props, { additionalProperties: false, ...(description ? { description } : {}) });
 
 /** A section we accept as any mapping: agentsh has it, we do not interpret it yet. */
 const Loose = (description: string) => T.Record(T.String(), T.Unknown(), { description });
@@ -20,11 +19,8 @@ const Port = (description: string) => Opt(T.Integer({ minimum: 0, maximum: 65535
 const StrList = (description: string) => Opt(T.Array(T.String(), { description }));
 const Duration = (description: string) => Opt(T.String({ format: 'duration', description }));
 const Size = (description: string) => Opt(T.String({ format: 'byte-size', description }));
-// A plain JSON Schema enum rather than a union of literals, so that a bad value is reported
-// as "x is not one of: …" instead of a generic union failure.
-const EnumT = <const V extends string>(values: readonly V[], description: string) =>
-  T.Unsafe<V>({ type: 'string', enum: [...values], description });
-const Enum = <const V extends string>(values: readonly V[], description: string) => Opt(EnumT(values, description));
+const EnumT = StringEnum;
+const Enum = <const V extends string>(values: readonly V[], description: string) => Opt(StringEnum(values, description));
 /** Values agentsh documents but does not enforce: editors complete them, the loader only warns. */
 const SoftEnum = (values: readonly string[], description: string) =>
   Opt(T.Union([T.Unsafe<string>({ type: 'string', enum: [...values] }), T.String()], { description }));

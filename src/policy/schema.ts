@@ -1,6 +1,7 @@
 // The agentsh policy document (v0.18 format) as a TypeBox schema: one definition gives the
 // validator (Ajv), the TypeScript types and the exported JSON Schema for editors.
-import { Type as T, type Static, type TSchema } from '@sinclair/typebox';
+import { Type as T, type Static } from '@sinclair/typebox';
+import { StringEnum, strictObject } from '../util/schema.js';
 
 export const DECISIONS = ['allow', 'deny', 'approve', 'soft_delete', 'redirect', 'audit'] as const;
 export type Decision = (typeof DECISIONS)[number];
@@ -14,7 +15,7 @@ export type FileOperation = (typeof FILE_OPERATIONS)[number];
 const Str = (description?: string) => T.String(description ? { description } : {});
 const StrList = (description: string) => T.Array(T.String(), { description });
 const Duration = (description: string) => T.String({ format: 'duration', description });
-const Decision = T.Union(DECISIONS.map((d) => T.Literal(d)), { description: 'What happens when the rule matches' });
+const Decision = StringEnum(DECISIONS, 'What happens when the rule matches');
 
 /** Fields every rule kind shares. */
 const ruleBase = {
@@ -25,13 +26,11 @@ const ruleBase = {
   timeout: T.Optional(Duration('How long an approve decision waits for a human')),
 };
 
-const strictObject = <P extends Record<string, TSchema>>(props: P, description?: string) =>
-  T.Object(props, { additionalProperties: false, ...(description ? { description } : {}) });
 
 export const FileRule = strictObject({
   ...ruleBase,
   paths: StrList('Path globs (**, *, ?, [..]) with ${VAR} and ${VAR:-default} expansion'),
-  operations: T.Array(T.Union(FILE_OPERATIONS.map((o) => T.Literal(o))), { description: 'File operations the rule covers' }),
+  operations: T.Array(StringEnum(FILE_OPERATIONS), { description: 'File operations the rule covers (empty or * = all)' }),
   redirect_to: T.Optional(Str('Target directory for a redirect decision')),
   preserve_tree: T.Optional(T.Boolean({ description: 'Keep the original path below redirect_to (else only the basename)' })),
 });
@@ -46,7 +45,7 @@ export const CommandRule = strictObject({
   commands: StrList('Command names (match the basename), paths (contain /, match exactly) or globs'),
   args_patterns: T.Optional(StrList('RE2 regexes over the arguments joined by spaces; any match selects the rule')),
   context: T.Optional(
-    T.Union([T.Array(T.Union([T.Literal('direct'), T.Literal('nested')])), DepthContext], {
+    T.Union([T.Array(StringEnum(['direct', 'nested'])), DepthContext], {
       description: '[direct], [nested], or {min_depth, max_depth}',
     }),
   ),
@@ -79,7 +78,7 @@ export const SIGNAL_DECISIONS = [...DECISIONS, 'absorb'] as const;
 
 export const SignalRule = strictObject({
   ...ruleBase,
-  decision: T.Union(SIGNAL_DECISIONS.map((d) => T.Literal(d))),
+  decision: StringEnum(SIGNAL_DECISIONS, 'What happens when the rule matches'),
   signals: StrList('Signal names (SIGKILL), numbers (9) or groups (@fatal @job @reload @ignore @all)'),
   target: T.Optional(
     strictObject({

@@ -42,17 +42,7 @@ export class YamlSource {
   }
 
   static readFile(file: string): YamlSource {
-    let text: string;
-    try {
-      const st = statSync(file);
-      if (!st.isFile()) throw new LoadError([fileDiag(file, 'not-a-file', 'not a regular file')]);
-      if (st.size > MAX_SOURCE_BYTES) throw new LoadError([fileDiag(file, 'too-large', `file is ${st.size} bytes, more than the ${MAX_SOURCE_BYTES} allowed`)]);
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      if (err instanceof LoadError) throw err;
-      throw new LoadError([fileDiag(file, 'unreadable', (err as NodeJS.ErrnoException).message)]);
-    }
-    return YamlSource.parse(text, file);
+    return YamlSource.parse(readSourceText(file), file);
   }
 
   /** Position of the value at `path`, or of its key when `key` is true (for unknown keys). */
@@ -90,6 +80,19 @@ export class YamlSource {
   diag(severity: Severity, code: string, message: string, path: SourcePath, key = false): Diagnostic {
     const pos = this.position(path, key);
     return { severity, code, message, file: this.file, line: pos.line, column: pos.column, path };
+  }
+}
+
+/** Reads a config or policy file, refusing what is not a regular file or is too large. */
+export function readSourceText(file: string): string {
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new LoadError([fileDiag(file, 'not-a-file', 'not a regular file')]);
+    if (st.size > MAX_SOURCE_BYTES) throw new LoadError([fileDiag(file, 'too-large', `file is ${st.size} bytes, more than the ${MAX_SOURCE_BYTES} allowed`)]);
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof LoadError) throw err;
+    throw new LoadError([fileDiag(file, 'unreadable', (err as NodeJS.ErrnoException).message)]);
   }
 }
 

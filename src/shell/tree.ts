@@ -1,0 +1,107 @@
+// Bridge between tree-sitter-bash and the analyser.
+//
+// Every property read on a tree-sitter node or cursor is an N-API call (~90 ns on the
+// reference machine), which dominates the cost of analysing a short `bash -c` string.
+// So the tree is copied once, with a single TreeCursor pass, into plain JS objects that
+// carry only what the analyser needs; positions are read only for node types whose text
+// is used. Everything after this file is pure JS.
+
+import Parser from 'tree-sitter';
+import Bash from 'tree-sitter-bash';
+
+export interface Node {
+  type: string;
+  named: boolean;
+  start: number; // UTF-16 index into the parsed string; -1 when the text is never needed
+  end: number;
+  kids: Node[];
+}
+
+export interface ParsedScript {
+  root: Node;
+  hasError: boolean;      // tree-sitter produced ERROR or MISSING nodes
+  firstError: Node | null;
+  truncated: Node | null; // first node whose subtree was cut by MAX_TREE_DEPTH
+}
+
+// Syntactic nesting bound (not the nested-shell depth): keeps the recursive analyser far
+// from the JS stack limit on inputs like 5000 nested `$(`.
+export const MAX_TREE_DEPTH = 400;
+
+// Nodes whose own text is never looked at (saves two N-API calls each); the analyser
+// derives a command's text from its words.
+const NO_TEXT = new Set([
+  'program', 'list', 'pipeline', 'subshell', 'compound_statement', 'do_group',
+  'if_statement', 'elif_clause', 'else_clause', 'while_statement', 'for_statement',
+  'c_style_for_statement', 'case_statement', 'case_item', 'function_definition',
+  'redirected_statement', 'negated_command', 'test_command', 'command_name',
+  'binary_expression', 'unary_expression', 'parenthesized_expression',
+  'ternary_expression', 'postfix_expression', 'string_content', 'heredoc_content',
+  'comment', 'variable_assignments', 'herestring_redirect', 'heredoc_redirect',
+  'file_redirect', 'command', 'declaration_command', 'unset_command',
+]);
+// Named nodes that never have children (saves the gotoFirstChild call).
+const LEAVES = new Set([
+  'word', 'raw_string', 'ansi_c_string', 'variable_name', 'string_content', 'comment',
+  'file_descriptor', 'heredoc_start', 'heredoc_end', 'heredoc_content', 'special_variable_name',
+  'test_operator', 'regex', 'extglob_pattern',
+]);
+
+interface TypeInfo { type: string; named: boolean; text: boolean; leaf: boolean }
+const types: (TypeInfo | undefined)[] = [];
+let parser: Parser | null = null;
+let cursor: Parser.TreeCursor | null = null;
+
+function getParser(): Parser {
+  if (!parser) {
+    parser = new Parser();
+    parser.setLanguage(Bash as unknown as Parser.Language);
+  }
+  return parser;
+}
+
+function typeOf(c: Parser.TreeCursor): TypeInfo {
+  const id = c.nodeTypeId;
+  let info = types[id];
+  if (!info) {
+    const type = c.nodeType;
+    const named = c.nodeIsNamed;
+    // anonymous tokens are their own text, except `$` which may prefix a $"…" string
+    info = { type, named, text: named ? !NO_TEXT.has(type) : type === '$', leaf: !named || LEAVES.has(type) };
+    types[id] = info;
+  }
+  return info;
+}
+
+export function parseScript(src: string): ParsedScript {
+  // the default 32 Ki-unit input buffer is allocated and zeroed on every parse
+  const tree = getParser().parse(src, null, { bufferSize: Math.min(src.length + 1, 1 << 15) });
+  const rootNode = tree.rootNode;
+  const c = cursor ??= rootNode.walk();
+  c.reset(rootNode);
+  const root: Node = { type: 'program', named: true, start: -1, end: -1, kids: [] };
+  const out: ParsedScript = { root, hasError: rootNode.hasError, firstError: null, truncated: null };
+  const stack: Node[] = [root];
+  if (!c.gotoFirstChild()) return out;
+  for (;;) {
+    const t = typeOf(c);
+    const node: Node = t.text
+      ? { type: t.type, named: t.named, start: c.startIndex, end: c.endIndex, kids: [] }
+      : { type: t.type, named: t.named, start: -1, end: -1, kids: [] };
+    stack[stack.length - 1]!.kids.push(node);
+    if (node.type === 'ERROR') out.firstError ??= node;
+    if (!t.leaf && c.gotoFirstChild()) {
+      if (stack.length < MAX_TREE_DEPTH) {
+        stack.push(node);
+        continue;
+      }
+      c.gotoParent();
+      out.truncated ??= node;
+    }
+    while (!c.gotoNextSibling()) {
+      c.gotoParent();
+      stack.pop();
+      if (stack.length === 0) return out;
+    }
+  }
+}
