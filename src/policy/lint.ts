@@ -159,19 +159,26 @@ function lintArgsPatterns(docs: { args_patterns?: string[] }[], add: Add): void 
       for (const m of pattern.matchAll(/(?<![\w-])(--?)([A-Za-z][A-Za-z0-9-]*)/g)) {
         const [flag, dashes, word] = [m[0], m[1]!, m[2]!];
         if (dashes === '-' && word.length === 1) {
-          const accidental = [`my${flag}eport.txt`, `--${word}ecursive-x`].find(probe);
+          const samples = [`--${LONG_OPTIONS[word.toLowerCase()] ?? `${word}xyz`}`, `my${flag}eport.txt`];
+          // For -r (rm, cp), file names are the likelier accident.
+          const accidental = (word === 'r' ? samples.reverse() : samples).find(probe);
           if (accidental) add('warning', 'regex-overmatch', `'${pattern}' is unanchored: '${flag}' also matches ${JSON.stringify(shown(accidental))}; anchor flags with (^|\\s)${flag}`, path);
-          const other = word === 'f' ? 'r' : 'f';
+          // The classic combination for -r is -fr; for other letters, a verbose flag in front.
+          const other = word === 'r' ? 'f' : 'v';
           const missed = [`-${other}${word}`, `-${word}${other}`].filter((s) => !probe(s));
           if (missed.length) add('warning', 'regex-undermatch', `'${pattern}' misses combined short flags such as ${missed.map((s) => JSON.stringify(shown(s))).join(' and ')}`, path);
           if (word === 'r' && !probe('-R')) add('warning', 'regex-undermatch', `'${pattern}' misses '-R', the same option as -r for rm, cp and chmod`, path);
         } else if (dashes === '--') {
-          if (probe(`${flag}-with-lease`)) add('warning', 'regex-overmatch', `'${pattern}' also matches longer options such as ${JSON.stringify(shown(`${flag}-with-lease`))}; end the flag with (\\s|$)`, path);
+          const longer = flag === '--force' ? '--force-with-lease' : `${flag}-only`;
+          if (probe(longer)) add('warning', 'regex-overmatch', `'${pattern}' also matches longer options such as ${JSON.stringify(shown(longer))}; end the flag with (\\s|$)`, path);
         }
       }
     });
   });
 }
+
+// Real long options that start with the letter of a short flag, to show an accidental match.
+const LONG_OPTIONS: Record<string, string> = { f: 'follow-tags', r: 'reuse-message', d: 'dry-run', n: 'no-verify', v: 'verbose', q: 'quiet', a: 'all', i: 'interactive', x: 'exclude', p: 'prune', s: 'signoff', u: 'update' };
 
 function leadingWord(pattern: string): string {
   return /^\^?([a-z][a-z0-9-]*)(?:\.\*|\\s|\s)/.exec(pattern)?.[1] ?? '';
@@ -220,20 +227,26 @@ function lintFileShadowing(rules: CompiledFileRule[], docs: { paths: string[] }[
       add(same ? 'info' : 'warning', same ? 'redundant-rule' : 'shadowed-rule', `rule '${b.name}' (${b.decision}) can never match: its paths are decided earlier by ${firsts.map((a) => `'${a.name}' (${a.decision})`).join(', ')} (first match wins)`, path);
       return;
     }
-    // Partial overlaps: an earlier rule with another decision takes part of this rule's paths.
-    const reported = new Set<string>();
-    b.paths.forEach((pb, k) => {
-      for (const a of rules.slice(0, j)) {
-        if (a.decision === b.decision || reported.has(a.name)) continue;
-        const opsOverlap = a.ops === null || b.ops === null || [...b.ops].some((o) => a.ops!.has(o));
-        if (!opsOverlap) continue;
+    // Partial overlaps: earlier rules with another decision take part of this rule's paths.
+    // A catch-all (`**`) is meant to be overtaken by everything before it, so it is skipped.
+    if (b.paths.includes('**')) return;
+    const byPlace = new Map<string, string[]>();
+    for (const a of rules.slice(0, j)) {
+      if (a.decision === b.decision) continue;
+      const ops = a.ops === null ? null : [...a.ops].filter((o) => b.ops === null || b.ops.has(o));
+      if (ops !== null && ops.length === 0) continue;
+      for (const pb of b.paths) {
         const where = a.paths.map((pa) => (coversPath(pa, pb) ? pb : overlapsPath(pa, pb))).find(Boolean);
         if (!where) continue;
-        reported.add(a.name);
-        const ops = a.ops === null ? 'all operations' : [...a.ops].filter((o) => b.ops === null || b.ops.has(o)).join(', ');
-        add('warning', 'shadowed-path', `rule '${b.name}' (${b.decision}) does not apply to '${docs[j]!.paths[k]}' under ${where} for ${ops}: '${a.name}' (${a.decision}) matches first`, path);
+        const list = byPlace.get(where) ?? [];
+        list.push(`'${a.name}' (${a.decision}${ops === null ? '' : `: ${ops.join(', ')}`})`);
+        byPlace.set(where, list);
+        break;
       }
-    });
+    }
+    if (!byPlace.size) return;
+    const places = [...byPlace].map(([where, by]) => `${where} by ${by.join(', ')}`).join('; ');
+    add('warning', 'shadowed-path', `rule '${b.name}' (${b.decision}) is pre-empted by earlier rules (first match wins) under ${places}`, path);
   });
 }
 
