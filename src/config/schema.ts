@@ -233,6 +233,13 @@ export const ConfigSchema = strictObject(
           'API on a Unix socket',
         ),
         tls: Section({ enabled: Bool(), cert_file: Str(), key_file: Str(), ca_file: Str() }, 'TLS for the API'),
+        shim: Section(
+          {
+            run_dir: Str('Directory of the server\'s sockets, pid file and API token (default $AGENTSH_RUN_DIR or /run/agentsh)'),
+            users: StrList("Users (names or uids) whose shim calls this server governs; each gets its own owner-only socket. Default: the server's own user"),
+          },
+          'Shell shim sockets (agentsh-ts addition)',
+        ),
       },
       'API server',
     ),

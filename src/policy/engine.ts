@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import { analyzeShell, type ShellCommand, type OpaqueCommand } from '../shell/analyze.js';
+import { listsEnvironment } from './env-iteration.js';
 import type { CompiledCommandRule, CompiledPolicy, EnvSettings } from './compile.js';
 import { DEFAULT_SECRET_ENV, signalNumbers } from './compile.js';
 import { decide, DEFAULT_APPROVALS, stricter, type ApprovalSettings, type Category, type PolicyDecision, type RuleOutcome } from './decision.js';
@@ -201,7 +202,7 @@ export class PolicyEngine {
     const analysis = analyzeShell(script);
     let verdict: PolicyDecision | null = null;
     const commands: ShellCommandDecision[] = analysis.commands.map((c: ShellCommand) => {
-      const d = this.checkCommand(c.argv[0] ?? '', c.argv.slice(1), depth + c.depth);
+      const d = this.policy.env.blockIteration && listsEnvironment(c.argv) ? this.iterationDenied(c.argv) : this.checkCommand(c.argv[0] ?? '', c.argv.slice(1), depth + c.depth);
       verdict = verdict ? stricter(verdict, d) : d;
       return { argv: c.argv, wrappers: c.wrappers, depth: depth + c.depth, text: c.text, decision: d };
     });
@@ -212,6 +213,10 @@ export class PolicyEngine {
     }
     verdict ??= this.decide('shell', defaultRule('empty-script', 'allow', 'the script runs no command'), {}, true);
     return { ...(verdict as PolicyDecision), commands, opaque, parsed: analysis.ok };
+  }
+
+  private iterationDenied(argv: string[]): PolicyDecision {
+    return this.decide('command', defaultRule('env-block-iteration', 'deny', 'listing the environment is blocked (env_policy.block_iteration); look variables up by name'), { Command: argv[0] ?? '', Args: argv.slice(1).join(' ') });
   }
 }
 

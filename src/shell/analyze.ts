@@ -31,7 +31,7 @@
 //   guess is still reported); 'parse-error', 'too-deep', 'too-large' for bounds.
 // - Never throws. A parse error sets ok:false; commands tree-sitter recovered are kept.
 
-import { parseScript, type Node } from './tree.js';
+import { parseScript, type Node, type ParsedScript } from './tree.js';
 import { decodeWord, type Word } from './words.js';
 import { decodeHeredoc, findSubstitutions } from './heredoc.js';
 import { peel, type OpaqueReason } from './wrappers.js';
@@ -102,6 +102,52 @@ export function analyzeShell(script: string, opts: AnalyzeOptions = {}): ShellAn
   return { commands: a.commands, opaque: a.opaque, ok: a.ok };
 }
 
+// tree-sitter-bash reads `$'\\' ; sudo id #'` as one $'…' string (it takes \' as an escaped
+// quote even after an escaped backslash), hiding `sudo id` from analysis. Each $'…' string
+// is checked against bash's rule; a wrong one is blanked out (same length, so positions
+// into the original text stay valid) and the script parsed again.
+function parseConsistently(src: string): ParsedScript {
+  let text = src;
+  for (let round = 0; ; round++) {
+    const parsed = parseScript(text);
+    const wrong = parsed.ansiC.filter((n) => ansiCEnd(text, n.start) !== n.end);
+    if (wrong.length === 0) return parsed;
+    if (round === 8) return { ...parsed, hasError: true };
+    for (const n of wrong) text = blank(text, n.start + 2, ansiCEnd(text, n.start) - 1);
+  }
+}
+
+function ansiCEnd(s: string, start: number): number {
+  for (let i = start + 2; i < s.length; i++) {
+    if (s[i] === '\\') i++;
+    else if (s[i] === "'") return i + 1;
+  }
+  return s.length + 1;
+}
+
+function blank(s: string, from: number, to: number): string {
+  return s.slice(0, from) + s.slice(from, to).replace(/[^\n]/g, 'a') + s.slice(to);
+}
+
+// Escaped blanks (`\ `) that tree-sitter dropped from the ends of a word.
+function blanksBefore(src: string, i: number): number {
+  while (i >= 2 && isBlank(src[i - 1]) && src[i - 2] === '\\' && !isEscaped(src, i - 2)) i -= 2;
+  return i;
+}
+
+function blanksAfter(src: string, i: number): number {
+  while (src[i] === '\\' && isBlank(src[i + 1])) i += 2;
+  return i;
+}
+
+const isBlank = (c: string | undefined) => c === ' ' || c === '\t';
+
+function isEscaped(src: string, i: number): boolean {
+  let n = 0;
+  while (i - n - 1 >= 0 && src[i - n - 1] === '\\') n++;
+  return n % 2 === 1;
+}
+
 function firstPos(n: Node): number {
   if (n.start >= 0) return n.start;
   for (const k of n.kids) { const p = firstPos(k); if (p >= 0) return p; }
@@ -131,7 +177,7 @@ class Analyzer {
 
   script(src: string, depth: number, chain: string[]): void {
     if (depth > this.maxDepth) return this.opaqueAt(clip(src), 'too-deep', depth);
-    const parsed = parseScript(src);
+    const parsed = parseConsistently(src);
     const scope: Scope = { src, depth, chain };
     if (parsed.hasError) {
       this.opaqueAt(parsed.firstError ? this.text(parsed.firstError, scope) : src, 'parse-error', depth, false);
@@ -274,17 +320,20 @@ class Analyzer {
     this.exec(resolved, { text: this.text(node, scope), assignments: [], redirects: io.redirects, stdin: io.stdin }, scope.depth, scope.chain);
   }
 
-  // Adjacent nodes with nothing or only line continuations between them are one word to
-  // bash (`su\<newline>do`, `$"…"`), though tree-sitter makes two.
+  // tree-sitter splits what bash reads as one word: around line continuations
+  // (`su\<newline>do`), `$"…"`, and it drops escaped blanks that start a word (`\ x`).
+  // Adjacent nodes with only continuations between them are merged.
   private words(nodes: Node[], scope: Scope): Word[] {
+    const src = scope.src;
     const out: Word[] = [];
     for (let i = 0; i < nodes.length; i++) {
-      let n = nodes[i]!;
-      let end = n.end;
-      while (n.start >= 0 && i + 1 < nodes.length && nodes[i + 1]!.start >= 0
-        && /^(\\\n)*$/.test(scope.src.slice(end, nodes[i + 1]!.start))) end = nodes[++i]!.end;
-      if (end !== n.end) n = { ...n, end };
-      out.push(this.word(n, scope));
+      const n = nodes[i]!;
+      if (n.start < 0) { out.push(this.word(n, scope)); continue; }
+      const start = blanksBefore(src, n.start);
+      let end = blanksAfter(src, n.end);
+      while (i + 1 < nodes.length && nodes[i + 1]!.start >= 0
+        && /^(\\\n)*$/.test(src.slice(end, blanksBefore(src, nodes[i + 1]!.start)))) end = blanksAfter(src, nodes[++i]!.end);
+      out.push(decodeWord(src.slice(start, end)));
     }
     return out;
   }

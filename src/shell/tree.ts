@@ -22,6 +22,7 @@ export interface ParsedScript {
   hasError: boolean;      // tree-sitter produced ERROR or MISSING nodes
   firstError: Node | null;
   truncated: Node | null; // first node whose subtree was cut by MAX_TREE_DEPTH
+  ansiC: Node[];          // $'…' strings, which tree-sitter may lex wrongly (see analyze.ts)
 }
 
 // Syntactic nesting bound (not the nested-shell depth): keeps the recursive analyser far
@@ -80,7 +81,7 @@ export function parseScript(src: string): ParsedScript {
   const c = cursor ??= rootNode.walk();
   c.reset(rootNode);
   const root: Node = { type: 'program', named: true, start: -1, end: -1, kids: [] };
-  const out: ParsedScript = { root, hasError: rootNode.hasError, firstError: null, truncated: null };
+  const out: ParsedScript = { root, hasError: rootNode.hasError, firstError: null, truncated: null, ansiC: [] };
   const stack: Node[] = [root];
   if (!c.gotoFirstChild()) return out;
   for (;;) {
@@ -90,6 +91,7 @@ export function parseScript(src: string): ParsedScript {
       : { type: t.type, named: t.named, start: -1, end: -1, kids: [] };
     stack[stack.length - 1]!.kids.push(node);
     if (node.type === 'ERROR') out.firstError ??= node;
+    else if (node.type === 'ansi_c_string') out.ansiC.push(node);
     if (!t.leaf && c.gotoFirstChild()) {
       if (stack.length < MAX_TREE_DEPTH) {
         stack.push(node);

@@ -226,7 +226,11 @@ const isAssignment = (w: Word) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(w.static ? w.v
 
 const unknownForm = (p: Parsed): Step[] => (p.unknown ? [{ kind: 'opaque', reason: 'unknown-wrapper-form' }] : []);
 
-const dynamic = (w: Word): Word => ({ ...w, static: false });
+// Words holding the replacement string (xargs -I, find's {}) are filled in at run time.
+function replaced(words: Word[], pattern: string): Word[] {
+  if (pattern) words.forEach((w, i) => { if (w.text.includes(pattern)) words[i] = { ...w, static: false }; });
+  return words;
+}
 
 function exec(words: Word[], label: string, nested = false, assignments: string[] = []): Step {
   return { kind: 'exec', words, label, nested, assignments };
@@ -269,8 +273,7 @@ function payloadAt(words: Word[], k: number, label: string, spec: Wrapper, opts:
   if (payload.length === 0) return [];
   for (const key of spec.replace ?? '') {
     const r = opts.get(key);
-    const pattern = r === true ? '{}' : r?.value;
-    if (pattern && payload[0]!.text.includes(pattern)) payload[0] = dynamic(payload[0]!);
+    if (r) replaced(payload, r === true ? '{}' : r.value);
   }
   return [exec(payload, label, spec.nested, assignments)];
 }
@@ -321,8 +324,7 @@ function find(words: Word[]): Step[] {
       steps.push({ kind: 'opaque', reason: 'unknown-wrapper-form' });
       break;
     }
-    const payload = words.slice(start, end);
-    if (payload[0]!.text.includes('{}')) payload[0] = dynamic(payload[0]!);
+    const payload = replaced(words.slice(start, end), '{}');
     steps.push(exec(payload, 'find', true));
     k = end;
   }

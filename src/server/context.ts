@@ -1,0 +1,42 @@
+// What the server's parts share: config, sessions, the audit recorder, the output filter
+// factory and the paths it owns.
+import type { ResolvedConfig } from '../config/load.js';
+import type { OutputFilter } from './exec.js';
+import type { RunPaths } from './paths.js';
+import type { SessionManager } from './sessions.js';
+
+export interface AuditRecord {
+  type: string;
+  session_id?: string;
+  command_id?: string;
+  decision?: string;
+  policy_decision?: string;
+  rule?: string;
+  message?: string;
+  fields?: Record<string, unknown>;
+}
+
+export interface EventFilter {
+  session_id?: string;
+  types?: string[];
+  since?: string;
+  limit?: number;
+}
+
+export interface AuditRecorder {
+  record(event: AuditRecord): void;
+  query(filter: EventFilter): unknown[];
+  /** Live events; returns the unsubscribe function. */
+  subscribe(filter: EventFilter, cb: (event: unknown) => void): () => void;
+}
+
+export interface ServerContext {
+  config: ResolvedConfig;
+  sessions: SessionManager;
+  audit: AuditRecorder;
+  /** A fresh DLP filter for one output stream, or null when DLP is off. */
+  outputFilter(): OutputFilter | null;
+  paths: RunPaths;
+  /** Variables every command gets (sandbox.env_inject), bypassing env_policy. */
+  inject: Record<string, string>;
+}

@@ -1,0 +1,197 @@
+// Running one governed command: the pre-check decision, the child environment, the launch
+// in its own process group, output through DLP, timeouts and signals, and the audit trail.
+// (The session sandbox plugs in at `launch`: the same spec, started inside namespaces.)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { basename } from 'node:path';
+import { stricter, type PolicyDecision } from '../policy/decision.js';
+import { EnvLimitError, type ShellDecision } from '../policy/engine.js';
+import type { Session } from './sessions.js';
+import { parseShellArgv, type ShellInvocation } from './shell-argv.js';
+
+export const EXIT_DENIED = 126;
+export const EXIT_TIMEOUT = 124;
+const MAX_SCRIPT_BYTES = 16 * 1024 * 1024;
+const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh']);
+
+export interface Verdict {
+  decision: PolicyDecision | ShellDecision;
+  invocation: ShellInvocation | null;
+  text: string;
+}
+
+/** The pre-check for an argv: the program itself, and for shells the script they would run. */
+export function precheck(session: Session, argv: readonly string[], opts: { stdinIsTty?: boolean; stdinScript?: string; cwd?: string } = {}): Verdict {
+  const engine = session.engine;
+  const name = basename(argv[0] ?? '').replace(/\.real$/, '');
+  let decision: PolicyDecision | ShellDecision = engine.checkCommand(argv[0] ?? '', argv.slice(1), 0);
+  const text = argv.join(' ');
+  if (!SHELLS.has(name)) return { decision, invocation: null, text };
+  const inv = parseShellArgv(argv, opts.stdinIsTty ?? false);
+  let script: string | null = null;
+  if (inv.mode === 'command') script = inv.script;
+  else if (inv.mode === 'stdin') script = opts.stdinScript ?? '';
+  else if (inv.mode === 'script') script = readScript(inv.path, opts.cwd ?? session.workspace);
+  if (script !== null) {
+    const shell = engine.checkShell(script, 0);
+    // The shell's own rule and the script's commands: the strictest wins, and the result
+    // keeps the per-command breakdown for explain and audit.
+    decision = { ...stricter(decision, shell), commands: shell.commands, opaque: shell.opaque, parsed: shell.parsed };
+  }
+  return { decision, invocation: inv, text: inv.mode === 'command' ? inv.script : text };
+}
+
+function readScript(path: string, cwd: string): string | null {
+  try {
+    const p = path.startsWith('/') ? path : `${cwd}/${path}`;
+    if (statSync(p).size > MAX_SCRIPT_BYTES) return null;
+    return readFileSync(p, 'latin1');
+  } catch {
+    return null; // the shell reports the missing file itself
+  }
+}
+
+export function denialMessage(d: PolicyDecision): string {
+  if (d.approval === 'unavailable') return `agentsh: command denied by policy (rule=${d.rule}): ${d.message}\n`;
+  return `agentsh: command denied by policy (rule=${d.rule})${d.message ? `: ${d.message}` : ''}\n`;
+}
+
+export interface OutputFilter {
+  push(chunk: Buffer): Buffer;
+  end(): Buffer;
+}
+
+export interface LaunchSpec {
+  file: string;
+  argv: string[]; // argv[0] included; the child sees argv[0] as given
+  cwd: string;
+  env: Record<string, string>;
+  uid?: number;
+  gid?: number;
+  stdinScript?: Buffer; // stdin-fed scripts: written to the child, then EOF
+  timeoutMs: number | null;
+  filters: { stdout: OutputFilter | null; stderr: OutputFilter | null };
+}
+
+export interface LaunchIO {
+  /** Returns false when the receiver is full; call `resume()` once it drains. */
+  stdout(chunk: Buffer): boolean;
+  stderr(chunk: Buffer): boolean;
+}
+
+export interface Running {
+  pid: number;
+  writeStdin(chunk: Buffer): void;
+  endStdin(): void;
+  signal(sig: NodeJS.Signals | number): void;
+  resume(): void;
+  /** Exit status: the code, or 128 + signal number; EXIT_TIMEOUT after a timeout. */
+  done: Promise<{ status: number; timedOut: boolean; stdoutBytes: number; stderrBytes: number; excerpt: { stdout: string; stderr: string } }>;
+}
+
+const EXCERPT_BYTES = 4096;
+// How long output may keep flowing after the main process exits (background children that
+// still hold the pipes) before we stop relaying and report the exit.
+const DRAIN_AFTER_EXIT_MS = 500;
+
+export function launch(spec: LaunchSpec, io: LaunchIO): Running {
+  const child: ChildProcess = spawn(spec.file, spec.argv.slice(1), {
+    argv0: spec.argv[0] ?? spec.file,
+    cwd: spec.cwd,
+    env: spec.env,
+    detached: true, // own process group: timeouts and signals reach the whole tree
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe'], // fd 3: the governed marker (a socketpair end the server created)
+    ...(spec.uid !== undefined ? { uid: spec.uid } : {}),
+    ...(spec.gid !== undefined ? { gid: spec.gid } : {}),
+  });
+  const pgid = child.pid ?? -1;
+  let timedOut = false;
+  const counts = { stdout: 0, stderr: 0 };
+  const excerpt = { stdout: '', stderr: '' };
+  const paused = new Set<NodeJS.ReadableStream>();
+
+  const relay = (name: 'stdout' | 'stderr', stream: NodeJS.ReadableStream | null) =>
+    new Promise<void>((resolveRelay) => {
+      if (!stream) return resolveRelay();
+      const filter = spec.filters[name];
+      const emit = (b: Buffer) => {
+        if (!b.length) return;
+        counts[name] += b.length;
+        if (excerpt[name].length < EXCERPT_BYTES) excerpt[name] += b.subarray(0, EXCERPT_BYTES - excerpt[name].length).toString('utf8');
+        if (!io[name](b)) {
+          stream.pause();
+          paused.add(stream);
+        }
+      };
+      stream.on('data', (chunk: Buffer) => emit(filter ? filter.push(chunk) : chunk));
+      stream.on('end', () => {
+        if (filter) emit(filter.end());
+        resolveRelay();
+      });
+      stream.on('error', () => resolveRelay());
+    });
+
+  const outputs = Promise.all([relay('stdout', child.stdout), relay('stderr', child.stderr)]);
+  child.stdin?.on('error', () => {}); // the command may exit without reading its stdin
+  if (spec.stdinScript) child.stdin?.end(spec.stdinScript);
+
+  let killTimer: NodeJS.Timeout | null = null;
+  const timer = spec.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        signalGroup(pgid, 'SIGTERM');
+        killTimer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), 2000);
+      }, spec.timeoutMs)
+    : null;
+
+  const exited = new Promise<number>((resolveExit, rejectExit) => {
+    child.on('error', rejectExit);
+    child.on('exit', (code, sig) => resolveExit(code ?? 128 + (sig ? (osConstants.signals[sig] ?? 0) : 0)));
+  });
+
+  const done = exited.then(async (status) => {
+    await Promise.race([outputs, new Promise((r) => setTimeout(r, DRAIN_AFTER_EXIT_MS))]);
+    if (timer) clearTimeout(timer);
+    if (killTimer) clearTimeout(killTimer);
+    if (timedOut) signalGroup(pgid, 'SIGKILL');
+    for (const s of [child.stdout, child.stderr]) s?.removeAllListeners('data');
+    return { status: timedOut ? EXIT_TIMEOUT : status, timedOut, stdoutBytes: counts.stdout, stderrBytes: counts.stderr, excerpt };
+  });
+
+  return {
+    pid: pgid,
+    writeStdin: (b) => {
+      if (!spec.stdinScript) child.stdin?.write(b);
+    },
+    endStdin: () => {
+      if (!spec.stdinScript) child.stdin?.end();
+    },
+    signal: (sig) => signalGroup(pgid, sig),
+    resume: () => {
+      for (const s of paused) s.resume();
+      paused.clear();
+    },
+    done,
+  };
+}
+
+function signalGroup(pgid: number, sig: NodeJS.Signals | number): void {
+  if (pgid <= 0) return;
+  try {
+    process.kill(-pgid, sig);
+  } catch {
+    // the group is gone
+  }
+}
+
+/** The child's environment: the caller's, filtered by env_policy (or the rule's env_*), plus operator injections. */
+export function childEnv(session: Session, decision: PolicyDecision, callerEnv: Record<string, string>, inject: Record<string, string>): { env: Record<string, string> } | { error: string } {
+  try {
+    const settings = session.engine.envSettingsFor(decision);
+    return { env: session.engine.buildEnv({ ...callerEnv, ...session.env }, inject, settings).env };
+  } catch (err) {
+    if (err instanceof EnvLimitError) return { error: err.message };
+    throw err;
+  }
+}

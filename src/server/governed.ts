@@ -1,0 +1,120 @@
+// One governed command from start to finish, for the shim and the API alike: decide,
+// record, refuse or launch, record the outcome.
+import { randomUUID } from 'node:crypto';
+import type { ShellDecision } from '../policy/engine.js';
+import type { ServerContext } from './context.js';
+import { childEnv, denialMessage, EXIT_DENIED, launch, precheck, type LaunchIO, type Running } from './exec.js';
+import type { Session } from './sessions.js';
+
+export interface GovernedRequest {
+  file: string; // what to spawn (the real shell for shim calls)
+  argv: string[]; // as the caller invoked it, argv[0] included
+  cwd: string;
+  env: Record<string, string>;
+  uid?: number;
+  gid?: number;
+  stdinIsTty?: boolean;
+  stdinScript?: Buffer; // stdin-fed scripts (already read to EOF)
+  timeoutMs?: number;
+  source: 'shim' | 'api';
+}
+
+export interface GovernedRun {
+  commandId: string;
+  /** Null when the command was refused (the message went to stderr). */
+  running: Running | null;
+  status: Promise<number>;
+}
+
+export function runGoverned(ctx: ServerContext, session: Session, req: GovernedRequest, io: LaunchIO): GovernedRun {
+  const commandId = `cmd-${randomUUID()}`;
+  session.lastActive = Date.now();
+  session.commands++;
+  const stdinScript = req.stdinScript?.toString('latin1');
+  const verdict = precheck(session, req.argv, { stdinIsTty: req.stdinIsTty ?? false, cwd: req.cwd, ...(stdinScript !== undefined ? { stdinScript } : {}) });
+  const d = verdict.decision;
+  const base = { session_id: session.id, command_id: commandId };
+  ctx.audit.record({
+    ...base,
+    type: 'command_policy',
+    decision: d.decision,
+    policy_decision: d.policyDecision,
+    rule: d.rule,
+    message: d.message,
+    fields: {
+      command: verdict.text,
+      argv: req.argv,
+      cwd: req.cwd,
+      source: req.source,
+      ...('commands' in d ? { commands: (d as ShellDecision).commands.map((c) => ({ argv: c.argv, depth: c.depth, decision: c.decision.decision, rule: c.decision.rule })), opaque: (d as ShellDecision).opaque } : {}),
+    },
+  });
+
+  const refuse = (message: string) => {
+    io.stderr(Buffer.from(message));
+    return { commandId, running: null, status: Promise.resolve(EXIT_DENIED) };
+  };
+  // approve reaches here only when approvals are enabled; until the approvals service
+  // exists nobody can answer, so it fails closed.
+  if (d.decision === 'deny') return refuse(denialMessage(d));
+  if (d.decision === 'approve') return refuse(`agentsh: command needs approval (rule=${d.rule}) and no approver is connected: ${d.message}\n`);
+
+  const env = childEnv(session, d, req.env, { ...ctx.inject, AGENTSH_SESSION_ID: session.id, AGENTSH_GOVERNED_FD: '3' });
+  if ('error' in env) {
+    ctx.audit.record({ ...base, type: 'command_refused', rule: 'env_policy', message: env.error, fields: { command: verdict.text } });
+    return refuse(`agentsh: command refused: ${env.error}\n`);
+  }
+
+  const started = Date.now();
+  const timeouts = [req.timeoutMs, session.commandTimeoutMs].filter((t): t is number => typeof t === 'number' && t > 0);
+  let running: Running;
+  try {
+    running = launch(
+      {
+        file: req.file,
+        argv: req.argv,
+        cwd: req.cwd,
+        env: env.env,
+        ...(req.uid !== undefined ? { uid: req.uid } : {}),
+        ...(req.gid !== undefined ? { gid: req.gid } : {}),
+        ...(req.stdinScript ? { stdinScript: req.stdinScript } : {}),
+        timeoutMs: timeouts.length ? Math.min(...timeouts) : null,
+        filters: { stdout: ctx.outputFilter(), stderr: ctx.outputFilter() },
+      },
+      io,
+    );
+  } catch (err) {
+    return refuse(`agentsh: could not start ${req.file}: ${(err as Error).message}\n`);
+  }
+  session.running.add(running.pid);
+  ctx.audit.record({ ...base, type: 'command_started', fields: { pid: running.pid, command: verdict.text, cwd: req.cwd } });
+  const policyAudit = session.engine.policy.doc.audit ?? {};
+  const status = running.done.then(
+    (r) => {
+      session.running.delete(running.pid);
+      ctx.audit.record({
+        ...base,
+        type: 'command_finished',
+        fields: {
+          pid: running.pid,
+          exit_code: r.status,
+          timed_out: r.timedOut,
+          duration_ms: Date.now() - started,
+          stdout_bytes: r.stdoutBytes,
+          stderr_bytes: r.stderrBytes,
+          ...(policyAudit.include_stdout ? { stdout: r.excerpt.stdout } : {}),
+          ...(policyAudit.include_stderr ? { stderr: r.excerpt.stderr } : {}),
+        },
+      });
+      if (r.timedOut) io.stderr(Buffer.from(`agentsh: command timed out and was killed\n`));
+      return r.status;
+    },
+    (err: Error) => {
+      session.running.delete(running.pid);
+      ctx.audit.record({ ...base, type: 'command_failed', message: err.message });
+      io.stderr(Buffer.from(`agentsh: could not start ${req.file}: ${err.message}\n`));
+      return EXIT_DENIED;
+    },
+  );
+  return { commandId, running, status };
+}

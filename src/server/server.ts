@@ -1,0 +1,133 @@
+// `agentsh server`: loads config, becomes the only server for its run directory (holding the
+// configured TCP address is the lock: the kernel releases it when we die), serves the API and
+// the shim sockets, and shuts down without leaving anything half-written.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { Server } from 'node:net';
+import { dirname } from 'node:path';
+import type { ResolvedConfig } from '../config/load.js';
+import { parseHostPort } from '../config/load.js';
+import { apiHandler, type ApiState } from './api.js';
+import type { AuditRecorder, ServerContext } from './context.js';
+import type { OutputFilter } from './exec.js';
+import { defaultRunDir, runPaths, type RunPaths } from './paths.js';
+import { SessionManager } from './sessions.js';
+import { startShimServers, type ShimUser } from './shim-server.js';
+import { lookupUser } from './users.js';
+
+export interface ServerOptions {
+  config: ResolvedConfig;
+  audit: AuditRecorder & { close?: () => Promise<void> | void };
+  outputFilter: () => OutputFilter | null;
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  paths: RunPaths;
+  token: string;
+  httpAddress: { host: string; port: number };
+  close(): Promise<void>;
+}
+
+export class AlreadyRunningError extends Error {}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const { config } = opts;
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const runDir = config.server.shim?.run_dir ?? defaultRunDir();
+  const paths = runPaths(runDir, config.server.unix_socket?.path);
+  mkdirSync(runDir, { recursive: true, mode: 0o755 });
+  mkdirSync(dirname(paths.apiSocket), { recursive: true, mode: 0o755 });
+
+  const addr = parseHostPort(config.server.http.addr);
+  if (!addr) throw new Error(`invalid server.http.addr '${config.server.http.addr}'`);
+
+  const state: ApiState = { ready: false, token: '', counters: new Map(), startedAt: Date.now() };
+  const ctx: ServerContext = {
+    config,
+    sessions: new SessionManager(config, { enabled: config.approvals.enabled, whenUnavailable: config.approvals.when_unavailable }, (config.sandbox.seccomp as { shellc?: { opaque?: 'enforce' | 'deny' | 'allow' } } | undefined)?.shellc?.opaque ?? 'enforce'),
+    audit: opts.audit,
+    outputFilter: opts.outputFilter,
+    paths,
+    inject: { ...(config.sandbox.env_inject ?? {}) },
+  };
+  const handler = apiHandler(ctx, state);
+
+  // 1. The lock: only one process can listen on the configured address.
+  const tcp = createServer(handler);
+  await new Promise<void>((resolveListen, rejectListen) => {
+    tcp.once('error', (err: NodeJS.ErrnoException) => rejectListen(err.code === 'EADDRINUSE' ? new AlreadyRunningError(`another server already listens on ${config.server.http.addr}`) : err));
+    tcp.listen(addr.port, addr.host, () => resolveListen());
+  });
+  const bound = tcp.address();
+  const httpAddress = typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : addr;
+
+  // 2. Everything below is ours now: stale sockets from a dead server can go.
+  state.token = randomBytes(32).toString('hex');
+  writeFileSync(paths.tokenFile, `${state.token}\n`, { mode: 0o600 });
+  chmodSync(paths.tokenFile, 0o600);
+  writeFileSync(paths.pidFile, `${process.pid}\n`, { mode: 0o644 });
+
+  rmSync(paths.apiSocket, { force: true });
+  const unix = createServer(handler);
+  await new Promise<void>((resolveListen, rejectListen) => {
+    unix.once('error', rejectListen);
+    unix.listen(paths.apiSocket, () => resolveListen());
+  });
+  chmodSync(paths.apiSocket, 0o600);
+
+  const users = shimUsers(config);
+  const shimServers: Server[] = await startShimServers(ctx, users, (user, env, _cwd) => {
+    const requested = env.AGENTSH_SESSION_ID;
+    if (requested) {
+      const s = ctx.sessions.get(requested);
+      if (s.uid !== null && s.uid !== user.uid) throw new Error(`session ${requested} belongs to another user`);
+      return s;
+    }
+    const id = `shim-${user.uid}`;
+    const existing = ctx.sessions.find(id);
+    if (existing) return existing;
+    const home = lookupUser(user.uid).home;
+    const s = ctx.sessions.create({ id, workspace: home, uid: user.uid });
+    ctx.audit.record({ type: 'session_created', session_id: s.id, fields: { workspace: s.workspace, policy: s.policyName, policy_file: s.policyFile, source: 'shim' } });
+    return s;
+  });
+
+  state.ready = true;
+  ctx.audit.record({ type: 'server_start', fields: { pid: process.pid, http: `${httpAddress.host}:${httpAddress.port}`, socket: paths.apiSocket, shim_users: users.map((u) => u.uid) } });
+  log(`agentsh server ${process.pid} listening on ${httpAddress.host}:${httpAddress.port} and ${paths.apiSocket}; shim sockets for uid ${users.map((u) => u.uid).join(', ')}`);
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      state.ready = false;
+      const closeServer = (s: Server | HttpServer) => new Promise<void>((r) => s.close(() => r()));
+      ctx.sessions.destroyAll();
+      ctx.audit.record({ type: 'server_stop', fields: { pid: process.pid } });
+      for (const s of [tcp, unix]) (s as HttpServer).closeAllConnections?.();
+      await Promise.all([closeServer(tcp), closeServer(unix), ...shimServers.map(closeServer)]);
+      await opts.audit.close?.();
+      for (const p of [paths.apiSocket, ...users.map((u) => paths.shimSocket(u.uid))]) rmSync(p, { force: true });
+      if (readPid(paths.pidFile) === process.pid) rmSync(paths.pidFile, { force: true });
+    })());
+  return { paths, token: state.token, httpAddress, close };
+}
+
+function readPid(file: string): number | null {
+  try {
+    return Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return null;
+  }
+}
+
+function shimUsers(config: ResolvedConfig): ShimUser[] {
+  const own = process.getuid?.() ?? 0;
+  const specs = config.server.shim?.users ?? [];
+  const users = specs.length ? specs.map((s) => lookupUser(s)) : [{ uid: own, gid: process.getgid?.() ?? 0 }];
+  for (const u of users) {
+    if (own !== 0 && u.uid !== own) throw new Error(`server.shim.users: running as uid ${own}, the server can only run commands as itself (not uid ${u.uid})`);
+  }
+  return users.map((u) => ({ uid: u.uid, gid: u.gid }));
+}
