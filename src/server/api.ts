@@ -5,7 +5,6 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../util/duration.js';
 import type { EventFilter, ServerContext } from './context.js';
-import { EXIT_DENIED } from './exec.js';
 import { runGoverned } from './governed.js';
 import { SessionError } from './sessions.js';
 
@@ -174,14 +173,14 @@ async function exec(ctx: ServerContext, state: ApiState, sessionId: string, b: R
   const status = await run.status;
   bump(state, run.running ? 'allowed' : 'denied');
   if (streaming) {
-    line({ type: 'exit', exit_code: status, command_id: run.commandId });
+    line({ type: 'exit', exit_code: status, command_id: run.commandId, decision: run.decision });
     return void res.end();
   }
   const enc = (bufs: Buffer[]) => Buffer.concat(bufs).toString(base64 ? 'base64' : 'utf8');
   const body: Record<string, unknown> = { command_id: run.commandId, exit_code: status, stdout: enc(out), stderr: enc(err), encoding: base64 ? 'base64' : 'utf8' };
-  if (!run.running) body.error = { code: 'E_POLICY_DENIED', message: Buffer.concat(err).toString('utf8').trim() };
+  body.decision = run.decision;
+  if (!run.running) body.error = { code: 'E_POLICY_DENIED', rule: run.decision.rule, message: run.decision.message || 'command denied by policy' };
   json(res, run.running ? 200 : 403, body);
-  void EXIT_DENIED;
 }
 
 function stream(ctx: ServerContext, filter: EventFilter, req: IncomingMessage, res: ServerResponse): void {

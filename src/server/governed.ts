@@ -21,6 +21,7 @@ export interface GovernedRequest {
 
 export interface GovernedRun {
   commandId: string;
+  decision: { decision: string; rule: string; message: string };
   /** Null when the command was refused (the message went to stderr). */
   running: Running | null;
   status: Promise<number>;
@@ -50,9 +51,10 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     },
   });
 
-  const refuse = (message: string) => {
+  const summary = { decision: d.decision, rule: d.rule, message: d.message };
+  const refuse = (message: string): GovernedRun => {
     io.stderr(Buffer.from(message));
-    return { commandId, running: null, status: Promise.resolve(EXIT_DENIED) };
+    return { commandId, decision: summary, running: null, status: Promise.resolve(EXIT_DENIED) };
   };
   // approve reaches here only when approvals are enabled; until the approvals service
   // exists nobody can answer, so it fails closed.
@@ -116,5 +118,5 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
       return EXIT_DENIED;
     },
   );
-  return { commandId, running, status };
+  return { commandId, decision: summary, running, status };
 }

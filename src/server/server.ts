@@ -108,7 +108,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       for (const s of [tcp, unix]) (s as HttpServer).closeAllConnections?.();
       await Promise.all([closeServer(tcp), closeServer(unix), ...shimServers.map(closeServer)]);
       await opts.audit.close?.();
-      for (const p of [paths.apiSocket, ...users.map((u) => paths.shimSocket(u.uid))]) rmSync(p, { force: true });
+      for (const p of [paths.apiSocket, paths.tokenFile, ...users.map((u) => paths.shimSocket(u.uid))]) rmSync(p, { force: true });
       if (readPid(paths.pidFile) === process.pid) rmSync(paths.pidFile, { force: true });
     })());
   return { paths, token: state.token, httpAddress, close };

@@ -33,7 +33,7 @@
 
 import { parseScript, type Node, type ParsedScript } from './tree.js';
 import { decodeWord, type Word } from './words.js';
-import { decodeHeredoc, findSubstitutions } from './heredoc.js';
+import { decodeHeredoc, delimiterOf, findSubstitutions, heredocEndsAt } from './heredoc.js';
 import { peel, type OpaqueReason } from './wrappers.js';
 
 export type { OpaqueReason } from './wrappers.js';
@@ -263,21 +263,29 @@ class Analyzer {
   // tree-sitter nests the rest of the command line in the heredoc_redirect node: more
   // redirects and arguments of the same command, and following pipeline/list parts.
   private heredoc(node: Node, scope: Scope, io: Io, after: Node[]): void {
+    let delimiter = '';
     let quoted = false;
     let strip = false;
     let body: Node | undefined;
     let end: Node | undefined;
     for (const k of node.kids) {
       if (k.type === '<<-') strip = true;
-      else if (k.type === 'heredoc_start') quoted = /['"\\]/.test(this.text(k, scope));
-      else if (k.type === 'heredoc_body') body = k;
+      else if (k.type === 'heredoc_start') {
+        const word = this.text(k, scope);
+        delimiter = delimiterOf(word);
+        quoted = /['"\\]/.test(word);
+      } else if (k.type === 'heredoc_body') body = k;
       else if (k.type === 'heredoc_end') end = k;
       else if (!k.named || this.redirect(k, scope, io)) continue;
       else if (WORD_TYPES.has(k.type)) io.args.push(k);
       else after.push(k);
     }
     const src = scope.src;
-    let raw = body ? src.slice(lineStart(src, body.start), end ? lineStart(src, end.start) : body.end) : '';
+    const first = body ?? end;
+    const bodyStart = first ? lineStart(src, first.start) : src.length;
+    const endLine = end ? lineStart(src, end.start) : -1;
+    if (!heredocEndsAt(src, bodyStart, endLine, delimiter, strip)) this.opaqueAt(this.text(node, scope), 'parse-error', scope.depth, false);
+    let raw = body ? src.slice(bodyStart, end ? endLine : body.end) : '';
     if (strip) raw = raw.replace(/^\t+/gm, '');
     if (quoted) {
       io.stdin = { text: raw, static: true };

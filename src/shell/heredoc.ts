@@ -4,6 +4,43 @@
 
 import { isExpansionStart } from './words.js';
 
+/** A here-document delimiter after quote removal (no expansion applies to it). */
+export function delimiterOf(word: string): string {
+  let out = '';
+  for (let i = 0; i < word.length; i++) {
+    const c = word[i]!;
+    if (c === '\\') out += word[++i] ?? '';
+    else if (c === "'") {
+      const j = word.indexOf("'", i + 1);
+      out += word.slice(i + 1, j < 0 ? undefined : j);
+      i = j < 0 ? word.length : j;
+    } else if (c === '"') {
+      for (i++; i < word.length && word[i] !== '"'; i++) {
+        if (word[i] === '\\' && '$`"\\\n'.includes(word[i + 1] ?? '')) i++;
+        out += word[i];
+      }
+    } else out += c;
+  }
+  return out;
+}
+
+/**
+ * Whether bash ends the here-document where tree-sitter did: at the first line, from
+ * bodyStart on, that is exactly the delimiter (after leading tabs for <<-). tree-sitter
+ * accepts a line that merely starts with it, and splits quoted delimiters like "E"OF.
+ */
+export function heredocEndsAt(src: string, bodyStart: number, endLine: number, delimiter: string, stripTabs: boolean): boolean {
+  for (let i = bodyStart; i <= src.length;) {
+    let nl = src.indexOf('\n', i);
+    if (nl < 0) nl = src.length;
+    const line = src.slice(i, nl);
+    if ((stripTabs ? line.replace(/^\t+/, '') : line) === delimiter) return i === endLine;
+    if (nl === src.length) break;
+    i = nl + 1;
+  }
+  return endLine < 0;
+}
+
 /** The body as the command's stdin sees it; static when it holds no expansion. */
 export function decodeHeredoc(raw: string): { text: string; static: boolean } {
   let out = '';

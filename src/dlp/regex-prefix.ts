@@ -1,0 +1,341 @@
+// The "could a match still be in progress here?" question for streaming redaction.
+//
+// For a detector regex R, prefixRegexSource(R) builds a regex P whose language is (a superset
+// of) every prefix of every string R can match: pre(L(R)). A position s of the data seen so
+// far can only be the start of a match that is not finished yet if the bytes from s to the
+// end are in pre(L(R)); `(?:P)\z` searched from the earliest position of interest finds the
+// leftmost such s (RE2 runs an end-anchored regex as a reverse DFA from the end, so this costs
+// about the length of the candidate tail). Everything before it is decided for R and can be
+// emitted.
+//
+// Superset, not exact: zero-width assertions (^ $ \b \B \A \z) are dropped, because at the
+// end of the data seen so far their truth depends on bytes not yet seen. Dropping them only
+// widens the language, i.e. holds back more, never less.
+//
+// The parser reads RE2/Go syntax as node-re2 accepts it. Atoms are copied verbatim (so
+// node-re2's own translation applies to them exactly as to the original) with their flags
+// made explicit: (?i:…) for case folding, (?s:.) for dot-all. Anything it does not
+// understand makes it return null, and the caller falls back to holding a full window.
+
+type Node =
+  | { t: 'empty' }
+  | { t: 'atom'; src: string }
+  | { t: 'cat'; items: Node[] }
+  | { t: 'alt'; items: Node[] }
+  | { t: 'rep'; node: Node; min: number; max: number };
+
+interface Flags {
+  i: boolean;
+  s: boolean;
+}
+
+const EMPTY: Node = { t: 'empty' };
+
+class Unsupported extends Error {}
+
+class Parser {
+  private pos = 0;
+  private flags: Flags = { i: false, s: false };
+  private depth = 0;
+
+  constructor(private readonly src: string) {}
+
+  parse(): Node {
+    const n = this.alt();
+    if (this.pos !== this.src.length) throw new Unsupported(`unexpected ${this.src[this.pos]} at ${this.pos}`);
+    return n;
+  }
+
+  private peek(): string | undefined {
+    return this.src[this.pos];
+  }
+
+  private alt(): Node {
+    const branches = [this.cat()];
+    while (this.peek() === '|') {
+      this.pos++;
+      branches.push(this.cat());
+    }
+    return branches.length === 1 ? branches[0]! : { t: 'alt', items: branches };
+  }
+
+  private cat(): Node {
+    const items: Node[] = [];
+    while (this.pos < this.src.length) {
+      const c = this.peek();
+      if (c === '|' || c === ')') break;
+      let atom = this.atom();
+      if (atom === null) continue; // a flags-only group such as (?i)
+      for (;;) {
+        const q = this.peek();
+        let min: number;
+        let max: number;
+        if (q === '*' || q === '+' || q === '?') {
+          this.pos++;
+          [min, max] = q === '*' ? [0, Infinity] : q === '+' ? [1, Infinity] : [0, 1];
+        } else if (q === '{') {
+          const m = /^\{(\d+)(,(\d*))?\}/.exec(this.src.slice(this.pos, this.pos + 16));
+          if (!m) break; // not a repetition: a literal '{' comes next
+          this.pos += m[0].length;
+          min = Number(m[1]);
+          max = m[2] === undefined ? min : m[3] === '' ? Infinity : Number(m[3]);
+        } else break;
+        if (this.peek() === '?') this.pos++; // non-greedy: same language
+        atom = { t: 'rep', node: atom, min, max };
+      }
+      items.push(atom);
+    }
+    return items.length === 1 ? items[0]! : items.length === 0 ? EMPTY : { t: 'cat', items };
+  }
+
+  private wrap(src: string, foldable: boolean): Node {
+    return { t: 'atom', src: this.flags.i && foldable ? `(?i:${src})` : src };
+  }
+
+  private literal(cp: number): Node {
+    const ch = String.fromCodePoint(cp);
+    const src = /^[A-Za-z0-9]$/.test(ch) ? ch : `\\x{${cp.toString(16)}}`;
+    return this.wrap(src, cp > 0x7f || /^[A-Za-z]$/.test(ch));
+  }
+
+  private atom(): Node | null {
+    const src = this.src;
+    const c = src[this.pos]!;
+    switch (c) {
+      case '(':
+        return this.group();
+      case '[':
+        return this.charClass();
+      case '.':
+        this.pos++;
+        return { t: 'atom', src: this.flags.s ? '(?s:.)' : '.' };
+      case '^':
+      case '$':
+        this.pos++;
+        return EMPTY;
+      case '\\':
+        return this.escape();
+      case '*':
+      case '+':
+      case '?':
+        throw new Unsupported(`missing argument to repetition operator at ${this.pos}`);
+      default: {
+        const cp = src.codePointAt(this.pos)!;
+        this.pos += cp > 0xffff ? 2 : 1;
+        return this.literal(cp);
+      }
+    }
+  }
+
+  private group(): Node | null {
+    const src = this.src;
+    this.pos++; // (
+    const saved = { ...this.flags };
+    if (src[this.pos] === '?') {
+      const rest = src.slice(this.pos);
+      let m: RegExpExecArray | null;
+      if (rest.startsWith('?:')) {
+        this.pos += 2;
+      } else if ((m = /^\?P?<[A-Za-z0-9_]+>/.exec(rest))) {
+        this.pos += m[0].length;
+      } else if ((m = /^\?([imsU]*(?:-[imsU]*)?)([:)])/.exec(rest))) {
+        this.pos += m[0].length;
+        let on = true;
+        for (const f of m[1]!) {
+          if (f === '-') on = false;
+          else if (f === 'i') this.flags.i = on;
+          else if (f === 's') this.flags.s = on;
+          // m only changes ^/$ (dropped); U only changes greediness (same language).
+        }
+        if (m[2] === ')') return null; // flags apply to the rest of the enclosing group
+      } else {
+        throw new Unsupported(`unsupported group syntax at ${this.pos}`);
+      }
+    }
+    if (++this.depth > 200) throw new Unsupported('nesting too deep');
+    const inner = this.alt();
+    this.depth--;
+    if (src[this.pos] !== ')') throw new Unsupported(`missing ) at ${this.pos}`);
+    this.pos++;
+    this.flags = saved;
+    return inner;
+  }
+
+  private charClass(): Node {
+    const src = this.src;
+    const start = this.pos;
+    let i = this.pos + 1;
+    if (src[i] === '^') i++;
+    if (src[i] === ']') i++; // a leading ] is literal
+    for (;;) {
+      if (i >= src.length) throw new Unsupported('unterminated character class');
+      const ch = src[i];
+      if (ch === ']') break;
+      if (ch === '[' && src[i + 1] === ':') {
+        const end = src.indexOf(':]', i + 2);
+        if (end < 0) throw new Unsupported('bad POSIX class');
+        i = end + 2;
+        continue;
+      }
+      if (ch === '\\') {
+        const e = src[i + 1];
+        if ((e === 'x' || e === 'p' || e === 'P' || e === 'u') && src[i + 2] === '{') {
+          const end = src.indexOf('}', i + 3);
+          if (end < 0) throw new Unsupported('bad escape in class');
+          i = end + 1;
+        } else if (e === 'Q') {
+          throw new Unsupported('\\Q in class');
+        } else {
+          i += 2;
+        }
+        continue;
+      }
+      i++;
+    }
+    this.pos = i + 1;
+    return this.wrap(src.slice(start, i + 1), true);
+  }
+
+  private escape(): Node {
+    const src = this.src;
+    const start = this.pos;
+    const e = src[this.pos + 1];
+    if (e === undefined) throw new Unsupported('trailing backslash');
+    this.pos += 2;
+    switch (e) {
+      case 'b':
+      case 'B':
+      case 'A':
+      case 'z':
+        return EMPTY;
+      case 'Q': {
+        let end = src.indexOf('\\E', this.pos);
+        if (end < 0) end = src.length;
+        const text = src.slice(this.pos, end);
+        this.pos = Math.min(src.length, end + 2);
+        const items = [...text].map((ch) => this.literal(ch.codePointAt(0)!));
+        return items.length === 1 ? items[0]! : items.length === 0 ? EMPTY : { t: 'cat', items };
+      }
+      case 'd':
+      case 'D':
+      case 's':
+      case 'S':
+      case 'w':
+      case 'W':
+      case 'C':
+      case 'a':
+      case 'f':
+      case 't':
+      case 'n':
+      case 'r':
+      case 'v':
+        return { t: 'atom', src: src.slice(start, this.pos) };
+      case 'p':
+      case 'P':
+      case 'x':
+      case 'u': {
+        if (src[this.pos] === '{') {
+          const end = src.indexOf('}', this.pos);
+          if (end < 0) throw new Unsupported('bad escape');
+          this.pos = end + 1;
+        } else if (e === 'x') {
+          this.pos += 2;
+        } else if (e === 'u') {
+          this.pos += 4;
+        } else {
+          this.pos += 1;
+        }
+        return this.wrap(src.slice(start, this.pos), true);
+      }
+      case 'c':
+        this.pos += 1;
+        return { t: 'atom', src: src.slice(start, this.pos) };
+      default:
+        if (e >= '0' && e <= '7') {
+          let n = 1;
+          while (n < 3 && /[0-7]/.test(src[this.pos] ?? '')) {
+            this.pos++;
+            n++;
+          }
+          return this.wrap(src.slice(start, this.pos), true);
+        }
+        if (/[!-/:-@[-`{-~]/.test(e)) return this.literal(e.codePointAt(0)!);
+        throw new Unsupported(`unsupported escape \\${e}`);
+    }
+  }
+}
+
+const opt = (n: Node): Node => ({ t: 'rep', node: n, min: 0, max: 1 });
+
+function pre(n: Node): Node {
+  switch (n.t) {
+    case 'empty':
+      return EMPTY;
+    case 'atom':
+      return opt(n);
+    case 'alt':
+      return { t: 'alt', items: n.items.map(pre) };
+    case 'rep':
+      if (n.max === 0) return EMPTY;
+      return n.max === 1 ? pre(n.node) : { t: 'cat', items: [{ t: 'rep', node: n.node, min: 0, max: n.max - 1 }, pre(n.node)] };
+    case 'cat':
+      return preCat(n.items, 0);
+  }
+}
+
+// pre(x1 x2 … xn) = pre(x1) | x1 pre(x2 … xn), nested to the right so the size stays linear.
+function preCat(items: Node[], i: number): Node {
+  if (i >= items.length) return EMPTY;
+  const x = items[i]!;
+  if (i === items.length - 1) return pre(x);
+  const rest = preCat(items, i + 1);
+  if (x.t === 'empty') return rest;
+  // An atom's only proper prefix is the empty string, which x·pre(rest) ∪ ε already covers.
+  if (x.t === 'atom') return opt({ t: 'cat', items: [x, rest] });
+  return { t: 'alt', items: [pre(x), { t: 'cat', items: [x, rest] }] };
+}
+
+function quant(min: number, max: number): string {
+  if (min === 0 && max === 1) return '?';
+  if (min === 0 && max === Infinity) return '*';
+  if (min === 1 && max === Infinity) return '+';
+  if (max === Infinity) return `{${min},}`;
+  return min === max ? `{${min}}` : `{${min},${max}}`;
+}
+
+function ser(n: Node): string {
+  switch (n.t) {
+    case 'empty':
+      return '(?:)';
+    case 'atom':
+      return n.src;
+    case 'cat':
+      return `(?:${n.items.map(ser).join('')})`;
+    case 'alt':
+      return `(?:${n.items.map(ser).join('|')})`;
+    case 'rep':
+      return `(?:${ser(n.node)}${quant(n.min, n.max)})`;
+  }
+}
+
+/** The regex source of pre(L(R)) (see above), or null when R uses syntax this parser does
+ *  not understand. The caller appends `\z` and compiles it with RE2. */
+export function prefixRegexSource(source: string): string | null {
+  try {
+    return ser(pre(new Parser(source).parse()));
+  } catch (err) {
+    if (err instanceof Unsupported) return null;
+    throw err;
+  }
+}
+
+/** The regex as this parser understood it, assertions dropped (for tests: it must match
+ *  what the original matches, modulo the assertions). */
+export function reserializeForTest(source: string): string | null {
+  try {
+    return ser(new Parser(source).parse());
+  } catch (err) {
+    if (err instanceof Unsupported) return null;
+    throw err;
+  }
+}

@@ -1,0 +1,102 @@
+// A real agentsh server in a scratch directory, started as its own process through the CLI,
+// and stopped (by its pid) when the test ends.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO, SEED_DIR } from './helpers.js';
+
+export interface TestServer {
+  dir: string;
+  runDir: string;
+  workspace: string;
+  configFile: string;
+  port: number;
+  proc: ChildProcess;
+  token(): string;
+  api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any; raw: Buffer }>;
+  stop(): Promise<void>;
+}
+
+let nextPort = 18300 + (process.pid % 500) * 2;
+
+export function writeConfig(dir: string, extra = ''): { configFile: string; runDir: string; port: number } {
+  const runDir = join(dir, 'run');
+  const port = nextPort++;
+  const configFile = join(dir, 'config.yaml');
+  writeFileSync(
+    configFile,
+    `server:
+  http: { addr: "127.0.0.1:${port}" }
+  shim: { run_dir: ${runDir} }
+policies: { dir: ${join(dir, 'policies')}, default: default }
+sessions: { base_dir: ${join(dir, 'sessions')} }
+audit: { output: ${join(dir, 'events.jsonl')}, storage: { sqlite_path: ${join(dir, 'events.db')} } }
+sandbox:
+  env_inject:
+    AGENTSH_INJECTED: "from-operator"
+${extra}`,
+  );
+  return { configFile, runDir, port };
+}
+
+export async function startTestServer(opts: { policy?: string; extraConfig?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'agentsh-srv-'));
+  mkdirSync(join(dir, 'policies'));
+  mkdirSync(join(dir, 'ws'));
+  writeFileSync(join(dir, 'policies', 'default.yaml'), opts.policy ?? readFileSync(join(SEED_DIR, 'default.yaml'), 'utf8'));
+  const { configFile, runDir, port } = writeConfig(dir, opts.extraConfig);
+  const proc = spawn(process.execPath, [join(REPO, 'bin/agentsh'), 'server', '-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
+  let stderr = '';
+  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const token = () => readFileSync(join(runDir, 'api.token'), 'utf8').trim();
+  const api = (method: string, path: string, body?: unknown, tok: string | null = token()) =>
+    new Promise<{ status: number; body: any; raw: Buffer }>((resolveReq, rejectReq) => {
+      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const req = request({ socketPath: join(runDir, 'agentsh.sock'), method, path, headers: { ...(tok ? { authorization: `Bearer ${tok}` } : {}), ...(payload ? { 'content-type': 'application/json' } : {}) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          let parsed: unknown = raw.toString('utf8');
+          try {
+            parsed = JSON.parse(parsed as string);
+          } catch {
+            // keep text
+          }
+          resolveReq({ status: res.statusCode ?? 0, body: parsed, raw });
+        });
+      });
+      req.on('error', rejectReq);
+      req.end(payload);
+    });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`server exited ${proc.exitCode}: ${stderr}`);
+    try {
+      if ((await api('GET', '/ready', undefined, null)).status === 200) break;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`server not ready: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          proc.kill('SIGKILL');
+          r();
+        }, 5000);
+        proc.once('exit', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { dir, runDir, workspace: join(dir, 'ws'), configFile, port, proc, token, api, stop };
+}

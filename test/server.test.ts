@@ -1,0 +1,192 @@
+// The real server, driven through its API and the CLI: decisions, exit codes, output
+// fidelity, timeouts, env policy, concurrency, the singleton lock and the control plane.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { cli, REPO } from './helpers.js';
+import { startTestServer, writeConfig, type TestServer } from './server-harness.js';
+
+const isRoot = process.getuid?.() === 0;
+let srv: TestServer;
+let sid: string;
+
+before(async () => {
+  srv = await startTestServer();
+  const r = await srv.api('POST', '/api/v1/sessions', { workspace: srv.workspace });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  sid = r.body.id;
+});
+after(async () => srv?.stop());
+
+const exec = (body: Record<string, unknown>) => srv.api('POST', `/api/v1/sessions/${sid}/exec`, body);
+// The config flag goes after the verb: agentsh VERB [SUB] -c FILE …
+const agentsh = (verb: string[], args: string[]) => cli([...verb, '-c', srv.configFile, ...args]);
+const sh = (script: string, extra: Record<string, unknown> = {}) => exec({ command: 'bash', args: ['-c', script], ...extra });
+
+describe('server basics', () => {
+  it('serves health, readiness and Prometheus metrics without a token', async () => {
+    assert.equal((await srv.api('GET', '/health', undefined, null)).status, 200);
+    assert.equal((await srv.api('GET', '/ready', undefined, null)).status, 200);
+    const m = await srv.api('GET', '/metrics', undefined, null);
+    assert.match(String(m.body), /^agentsh_sessions_active \d+$/m);
+    assert.match(String(m.body), /^# TYPE agentsh_commands_total counter$/m);
+  });
+  it('refuses the API without the token, or with a wrong one', async () => {
+    assert.equal((await srv.api('GET', '/api/v1/sessions', undefined, null)).status, 401);
+    assert.equal((await srv.api('GET', '/api/v1/sessions', undefined, 'x'.repeat(64))).status, 401);
+  });
+  it('lists, shows and destroys sessions', async () => {
+    const r = await srv.api('POST', '/api/v1/sessions', { workspace: srv.workspace });
+    const id = r.body.id as string;
+    assert.ok((await srv.api('GET', '/api/v1/sessions')).body.some((s: { id: string }) => s.id === id));
+    assert.equal((await srv.api('GET', `/api/v1/sessions/${id}`)).body.workspace, srv.workspace);
+    assert.equal((await srv.api('DELETE', `/api/v1/sessions/${id}`)).status, 200);
+    assert.equal((await srv.api('GET', `/api/v1/sessions/${id}`)).status, 404);
+  });
+  it('rejects bad session requests with a clear error', async () => {
+    const r = await srv.api('POST', '/api/v1/sessions', { workspace: 'relative/dir' });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /absolute/);
+    const p = await srv.api('POST', '/api/v1/sessions', { workspace: srv.workspace, policy: 'nope' });
+    assert.equal(p.status, 400);
+    assert.match(p.body.error.message, /policy 'nope' not found/);
+  });
+});
+
+describe('governed exec', () => {
+  it('runs an allowed command and returns its output and exit code', async () => {
+    const r = await sh('echo out; echo err >&2; exit 3');
+    assert.deepEqual([r.status, r.body.exit_code, r.body.stdout, r.body.stderr], [200, 3, 'out\n', 'err\n']);
+    assert.equal(r.body.decision.rule, 'allow-safe-commands');
+  });
+  it('a denied command never starts: 126, the rule, and no side effect', async () => {
+    const marker = join(srv.workspace, 'ran');
+    const r = await sh(`touch ${marker}; sudo whoami`);
+    assert.equal(r.status, 403);
+    assert.equal(r.body.exit_code, 126);
+    assert.deepEqual([r.body.error.code, r.body.error.rule], ['E_POLICY_DENIED', 'block-shell-escape']);
+    assert.equal(r.body.stderr, 'agentsh: command denied by policy (rule=block-shell-escape)\n');
+    assert.equal(existsSync(marker), false);
+  });
+  it('the CLI prints the denial and exits 126', () => {
+    const r = agentsh(['exec'], [sid, '--', 'bash', '-c', 'echo $(sudo id)']);
+    assert.equal(r.code, 126);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^agentsh: command denied by policy \(rule=block-shell-escape\)$/m);
+    const ok = agentsh(['exec'], [sid, '--', 'echo', 'hi']);
+    assert.deepEqual([ok.code, ok.stdout], [0, 'hi\n']);
+    const json = agentsh(['exec'], ['--output', 'json', sid, '--', 'sudo', 'id']);
+    assert.equal(json.code, 126);
+    assert.deepEqual(JSON.parse(json.stdout).error, { code: 'E_POLICY_DENIED', rule: 'block-shell-escape', message: 'command denied by policy' });
+  });
+  it('passes stdin through', async () => {
+    const r = await exec({ command: 'cat', stdin: 'from stdin\n' });
+    assert.equal(r.body.stdout, 'from stdin\n');
+  });
+  it('binary output is byte-exact', async () => {
+    const data = randomBytes(1 << 20);
+    writeFileSync(join(srv.workspace, 'blob'), data);
+    const r = await exec({ command: 'cat', args: [join(srv.workspace, 'blob')], encoding: 'base64' });
+    assert.equal(createHash('sha256').update(Buffer.from(r.body.stdout, 'base64')).digest('hex'), createHash('sha256').update(data).digest('hex'));
+  });
+  it('streams 100 MB of output byte-exact through the CLI', () => {
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/agentsh'), 'exec', '-c', srv.configFile, sid, '--', 'bash', '-c', 'head -c 100000000 /dev/zero | tr "\\0" "a"'], { maxBuffer: 200 * 1024 * 1024, timeout: 120_000 });
+    assert.equal(r.status, 0, String(r.stderr));
+    assert.equal(r.stdout.length, 100_000_000);
+    assert.equal(createHash('sha256').update(r.stdout).digest('hex'), createHash('sha256').update(Buffer.alloc(100_000_000, 'a')).digest('hex'));
+  });
+  it('a timeout kills the whole process group', async () => {
+    const pidFile = join(srv.workspace, 'bg.pid');
+    const r = await sh(`sleep 30 & echo $! > ${pidFile}; wait`, { timeout: '1s' });
+    assert.equal(r.body.exit_code, 124);
+    assert.match(r.body.stderr, /timed out/);
+    const bg = Number(spawnSync('cat', [pidFile]).stdout.toString());
+    assert.ok(bg > 0);
+    await new Promise((res) => setTimeout(res, 300));
+    assert.throws(() => process.kill(bg, 0), /ESRCH/, 'the background child is gone');
+  });
+  it('a signal death is reported as 128+N', async () => {
+    // (kill itself is denied by the seed policy; python is allowed)
+    const r = await exec({ command: 'python3', args: ['-c', 'import os, signal; os.kill(os.getpid(), signal.SIGTERM)'] });
+    assert.equal(r.body.exit_code, 143);
+  });
+  it('runs concurrent commands in one and many sessions', async () => {
+    const other = (await srv.api('POST', '/api/v1/sessions', { workspace: srv.workspace })).body.id as string;
+    const runs = Array.from({ length: 12 }, (_, i) => srv.api('POST', `/api/v1/sessions/${i % 2 ? sid : other}/exec`, { command: 'bash', args: ['-c', `sleep 0.2; echo ${i}`] }));
+    const results = await Promise.all(runs);
+    assert.deepEqual(results.map((r) => r.body.stdout), Array.from({ length: 12 }, (_, i) => `${i}\n`));
+  });
+});
+
+describe('environment', () => {
+  it('filters the caller environment by env_policy and injects operator variables', async () => {
+    const r = await exec({ command: 'bash', args: ['-c', 'echo "k=${DAYTONA_API_KEY:-unset} h=${HOME:-unset} i=${AGENTSH_INJECTED}"'], env: { DAYTONA_API_KEY: 'dtn_secret', HOME: '/home/x' } });
+    assert.equal(r.body.stdout, 'k=unset h=/home/x i=from-operator\n');
+  });
+  it('blocks enumerating the environment but not named lookups', async () => {
+    for (const cmd of ['env', 'printenv', 'export -p', 'declare -x', 'set']) {
+      const r = await sh(cmd);
+      assert.equal(r.body.exit_code, 126, cmd);
+      assert.equal(r.body.error.rule, 'env-block-iteration', cmd);
+      assert.equal(r.body.stdout, '', cmd);
+    }
+    assert.equal((await sh('printenv HOME', { env: { HOME: '/h' } })).body.stdout, '/h\n');
+  });
+  it('an environment over max_bytes is refused with a clear message', async () => {
+    const r = await exec({ command: 'true', env: { HOME: 'x'.repeat(70_000) } });
+    assert.equal(r.body.exit_code, 126);
+    assert.match(r.body.stderr, /more than env_policy.max_bytes \(65536\)/);
+  });
+});
+
+describe('one server per address', () => {
+  it('a second server on the same config refuses to start, the first keeps serving', () => {
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/agentsh'), 'server', '-c', srv.configFile], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /another server already listens on 127\.0\.0\.1:\d+/);
+    assert.ok(existsSync(join(srv.runDir, 'agentsh.sock')));
+  });
+  it('racing auto-starts leave exactly one server', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentsh-race-'));
+    try {
+      const { configFile, runDir } = writeConfig(dir);
+      const starters = Array.from({ length: 3 }, () => spawn(process.execPath, [join(REPO, 'bin/agentsh'), 'server', '-c', configFile], { stdio: 'ignore' }));
+      const codes = await Promise.race([
+        Promise.all(starters.map((p) => new Promise<number | null>((r) => p.once('exit', (c) => r(c))))),
+        new Promise<null>((r) => setTimeout(() => r(null), 8000)),
+      ]);
+      const alive = starters.filter((p) => p.exitCode === null);
+      assert.equal(alive.length, 1, `codes ${JSON.stringify(codes)}`);
+      assert.ok(statSync(join(runDir, 'agentsh.sock')).isSocket());
+      for (const p of alive) p.kill('SIGTERM');
+      await new Promise((r) => alive[0]!.once('exit', r));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('control plane', { skip: !isRoot && 'needs root to run a process as another user' }, () => {
+  it('keeps the token owner-only and refuses another user', () => {
+    assert.equal(statSync(join(srv.runDir, 'api.token')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(srv.runDir, 'agentsh.sock')).mode & 0o777, 0o600);
+    const probe = `
+      const net = require('net'); const fs = require('fs');
+      let token = 'none'; try { token = fs.readFileSync(${JSON.stringify(join(srv.runDir, 'api.token'))}, 'utf8'); } catch (e) { token = e.code; }
+      const s = net.connect(${JSON.stringify(join(srv.runDir, 'agentsh.sock'))});
+      s.on('connect', () => { console.log(token + ' connected'); process.exit(0); });
+      s.on('error', (e) => { console.log(token + ' ' + e.code); process.exit(0); });`;
+    const r = spawnSync(process.execPath, ['-e', probe], { uid: 65534, gid: 65534, encoding: 'utf8' });
+    assert.equal(r.stdout.trim(), 'EACCES EACCES');
+  });
+  it('the CLI run by another user cannot use the API', () => {
+    chmodSync(srv.dir, 0o755); // the config is readable to others; the token stays 0600
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/agentsh'), 'session', 'list', '-c', srv.configFile], { uid: 65534, gid: 65534, encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot read the API token .*EACCES/);
+  });
+});
