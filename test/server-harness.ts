@@ -36,6 +36,7 @@ audit: { output: ${join(dir, 'events.jsonl')}, storage: { sqlite_path: ${join(di
 sandbox:
   env_inject:
     AGENTSH_INJECTED: "from-operator"
+    BASH_ENV: ${join(REPO, 'share/bash_startup.sh')}
 ${extra}`,
   );
   return { configFile, runDir, port };

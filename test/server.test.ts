@@ -136,6 +136,10 @@ describe('environment', () => {
     }
     assert.equal((await sh('printenv HOME', { env: { HOME: '/h' } })).body.stdout, '/h\n');
   });
+  it('BASH_ENV from env_inject disables the dangerous builtins, enable last', async () => {
+    const r = await sh('type -t kill; type -t umask || echo no-umask; type -t enable || echo no-enable');
+    assert.equal(r.body.stdout, 'file\nno-umask\nno-enable\n');
+  });
   it('an environment over max_bytes is refused with a clear message', async () => {
     const r = await exec({ command: 'true', env: { HOME: 'x'.repeat(70_000) } });
     assert.equal(r.body.exit_code, 126);

@@ -59,27 +59,26 @@ function byteOrder(a: string, b: string): number {
 
 /**
  * Object keys in Go's order (byte-wise UTF-8). JS compares UTF-16 code units, which agrees
- * except for astral characters against U+E000–U+FFFF; only those keys pay for a byte compare.
+ * except for astral characters against U+E000–U+FFFF; only then do we pay for byte compares.
  */
 export function sortedKeys(obj: object): string[] {
   const keys = Object.keys(obj);
   if (keys.length < 2) return keys;
-  let slow = false;
-  for (const k of keys) {
-    if (NEEDS_BYTE_ORDER.test(k)) {
-      slow = true;
-      break;
-    }
-  }
-  return slow ? keys.sort(byteOrder) : keys.sort();
+  keys.sort();
+  return NEEDS_BYTE_ORDER.test(keys.join('')) ? keys.sort(byteOrder) : keys;
 }
 
 const MAX_DEPTH = 1000;
 
+// Lone surrogates: JSON.stringify writes them as "\udXXX"; Go writes U+FFFD. The fast path
+// serialises without looking, and only if the output contains "\ud" (rare) redoes the work
+// with every string made well-formed first.
+let strict = false;
+
 function ser(v: unknown, depth: number): string | undefined {
   switch (typeof v) {
     case 'string':
-      return JSON.stringify(SURROGATE.test(v) ? wellFormed(v) : v);
+      return JSON.stringify(strict ? wellFormed(v) : v);
     case 'number':
       return Number.isFinite(v) ? String(v) : 'null';
     case 'boolean':
@@ -114,30 +113,62 @@ function ser(v: unknown, depth: number): string | undefined {
     if (s === undefined) continue;
     if (!first) out += ',';
     first = false;
-    out += JSON.stringify(SURROGATE.test(k) ? wellFormed(k) : k) + ':' + s;
+    out += JSON.stringify(strict ? wellFormed(k) : k) + ':' + s;
   }
   return out + '}';
 }
 
+function serStrict(v: unknown): string | undefined {
+  strict = true;
+  try {
+    return ser(v, 0);
+  } finally {
+    strict = false;
+  }
+}
+
 /** Go-compatible canonical JSON of a value (undefined members are dropped, like JSON.stringify). */
 export function canonicalJson(value: unknown): string {
-  return goEscape(ser(value, 0) ?? 'null');
+  let out = ser(value, 0) ?? 'null';
+  if (out.includes('\\ud')) out = serStrict(value) ?? 'null';
+  return goEscape(out);
 }
 
 /**
- * The members of a top-level object, each as `"key":value` in canonical form, sorted.
- * Lets the chain build both the hashed payload and the written line in one pass.
+ * A top-level object as canonical JSON, split where `splitKey` would go in sorted order
+ * (`splitKey` itself is left out): `before` is "{" plus the members before it, `after` the
+ * members after it plus "}" (each side without the joining comma). Lets the chain hash the
+ * payload (before + after, with a comma when both have members) and write the line (with
+ * the integrity member spliced in) from one serialisation.
  */
-export function canonicalMembers(obj: Record<string, unknown>, skip?: string): { key: string; text: string }[] {
-  const out: { key: string; text: string }[] = [];
+export function canonicalSplit(obj: Record<string, unknown>, splitKey: string): { before: string; after: string } {
+  const r = splitOnce(obj, splitKey);
+  if ((r.before + r.after).includes('\\ud')) {
+    strict = true;
+    try {
+      const s = splitOnce(obj, splitKey);
+      return { before: goEscape(s.before), after: goEscape(s.after) };
+    } finally {
+      strict = false;
+    }
+  }
+  return { before: goEscape(r.before), after: goEscape(r.after) };
+}
+
+function splitOnce(obj: Record<string, unknown>, splitKey: string): { before: string; after: string } {
+  let before = '{';
+  let after = '';
+  let passed = false;
   for (const k of sortedKeys(obj)) {
-    if (k === skip) continue;
+    if (k === splitKey) continue;
     const s = ser(obj[k], 1);
     if (s === undefined) continue;
-    const key = SURROGATE.test(k) ? wellFormed(k) : k;
-    out.push({ key, text: goEscape(JSON.stringify(key) + ':' + s) });
+    const member = JSON.stringify(strict ? wellFormed(k) : k) + ':' + s;
+    if (!passed && k > splitKey) passed = true; // splitKey is ASCII: UTF-16 order = byte order here
+    if (passed) after += (after === '' ? '' : ',') + member;
+    else before += (before === '{' ? '' : ',') + member;
   }
-  return out;
+  return { before, after: after + '}' };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@
 
 import { createHmac, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, constants as fsc, createReadStream, fstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { canonicalMembers, canonicalJson, JsonNumber, JsonSyntaxError, parseJsonObject } from './canonical.js';
+import { canonicalJson, canonicalSplit, JsonNumber, JsonSyntaxError, parseJsonObject } from './canonical.js';
 
 export const INTEGRITY_FORMAT_VERSION = 2;
 export const MIN_KEY_LENGTH = 32;
@@ -147,38 +147,32 @@ export class HmacChain {
     return keyFingerprint(this.key);
   }
 
-  /** Seal an event: returns a copy with `integrity` and the canonical line (no newline). */
-  sealLine<T extends object>(event: T): { event: Sealed<T>; line: string } {
-    const members = canonicalMembers(event as Record<string, unknown>, 'integrity');
-    let payload = '{';
-    for (let i = 0; i < members.length; i++) payload += (i ? ',' : '') + members[i]!.text;
-    payload += '}';
+  /**
+   * Seal an event: returns it with `integrity` and its canonical line (no newline). The
+   * event is copied unless `inPlace` (for callers that own a fresh object: saves garbage).
+   */
+  sealLine<T extends object>(event: T, opts: { inPlace?: boolean } = {}): { event: Sealed<T>; line: string } {
+    const { before, after } = canonicalSplit(event as Record<string, unknown>, 'integrity');
+    const hasBefore = before !== '{';
+    const hasAfter = after !== '}';
+    const payload = hasBefore && hasAfter ? before + ',' + after : before + after;
     const sequence = this.sequence + 1;
     if (!Number.isSafeInteger(sequence)) throw new RangeError('integrity sequence overflow');
     const prev = this.prevHash;
     const entryHash = computeEntryHash(this.key, this.algorithm, INTEGRITY_FORMAT_VERSION, sequence, prev, payload);
     const integrity: IntegrityMetadata = { format_version: INTEGRITY_FORMAT_VERSION, sequence, prev_hash: prev, entry_hash: entryHash };
     const integrityText = `"integrity":{"format_version":${INTEGRITY_FORMAT_VERSION},"sequence":${sequence},"prev_hash":"${prev}","entry_hash":"${entryHash}"}`;
-    let line = '{';
-    let placed = false;
-    for (let i = 0; i < members.length; i++) {
-      const m = members[i]!;
-      if (!placed && m.key > 'integrity') {
-        line += (i ? ',' : '') + integrityText;
-        placed = true;
-        line += ',' + m.text;
-      } else {
-        line += (i ? ',' : '') + m.text;
-      }
-    }
-    if (!placed) line += (members.length ? ',' : '') + integrityText;
-    line += '}';
+    const line = before + (hasBefore ? ',' : '') + integrityText + (hasAfter ? ',' : '') + after;
     this.sequence = sequence;
     this.prevHash = entryHash;
-    const copy = { ...(event as Record<string, unknown>) };
-    delete copy.integrity;
-    copy.integrity = integrity;
-    return { event: copy as Sealed<T>, line };
+    let out: Record<string, unknown>;
+    if (opts.inPlace) {
+      out = event as Record<string, unknown>;
+      out.integrity = integrity;
+    } else {
+      out = Object.assign({}, event as Record<string, unknown>, { integrity });
+    }
+    return { event: out as Sealed<T>, line };
   }
 
   /** Seal an event (see sealLine). */

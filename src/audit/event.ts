@@ -81,8 +81,21 @@ export class AuditEventError extends Error {
 }
 
 /** Normalise a timestamp to RFC 3339 UTC with milliseconds (so text order is time order). */
+let lastMs = -1;
+let lastIso = '';
+
+/** Now as RFC 3339 UTC ms (formatting cached per millisecond: it is on the hot path). */
+export function nowTs(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
 export function normalizeTs(ts: string | Date | undefined): string {
-  if (ts === undefined) return new Date().toISOString();
+  if (ts === undefined) return nowTs();
   if (ts instanceof Date) {
     if (Number.isNaN(ts.getTime())) throw new AuditEventError('invalid event timestamp (Invalid Date)');
     return ts.toISOString();

@@ -219,10 +219,6 @@ CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 
 type Row = [number, string, string, string, string | null, string | null, string | null, string | null, string];
 
-function rowOf(ev: AuditEvent, seq: number, line: string): Row {
-  return [seq, ev.id, ev.ts, ev.type, ev.session_id ?? null, ev.command_id ?? null, ev.decision ?? null, ev.rule ?? null, line];
-}
-
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
@@ -347,7 +343,7 @@ export class AuditLog {
   private size: number;
   private readonly db: Database.Database | null;
   private readonly idx: IndexQueries | null;
-  private readonly insertMany: ((rows: Row[]) => void) | null;
+  private readonly insertMany: ((batch: Pending[]) => void) | null;
   private readonly lockPath: string;
   private readonly fsync: boolean;
   private readonly maxBatch: number;
@@ -398,8 +394,11 @@ export class AuditLog {
       const db = this.db;
       this.idx = new IndexQueries(db);
       const ins = db.prepare('INSERT INTO events (seq, id, ts, type, session_id, command_id, decision, rule, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-      this.insertMany = db.transaction((rows: Row[]) => {
-        for (const r of rows) ins.run(...r);
+      this.insertMany = db.transaction((batch: Pending[]) => {
+        for (const p of batch) {
+          const ev = p.ev;
+          ins.run(p.seq, ev.id, ev.ts, ev.type, ev.session_id ?? null, ev.command_id ?? null, ev.decision ?? null, ev.rule ?? null, p.line);
+        }
       });
     } else {
       this.idx = null;
@@ -631,7 +630,7 @@ export class AuditLog {
     let line: string;
     let seq: number;
     if (this.chain) {
-      const r = this.chain.sealLine(ev);
+      const r = this.chain.sealLine(ev, { inPlace: true }); // ev is our fresh object
       sealed = r.event as AuditEvent;
       line = r.line;
       seq = r.event.integrity.sequence;
@@ -713,7 +712,7 @@ export class AuditLog {
     this.batches++;
     if (this.insertMany && !this.sqliteError) {
       try {
-        this.insertMany(batch.map((p) => rowOf(p.ev, p.seq, p.line)));
+        this.insertMany(batch);
       } catch (e) {
         this.sqliteError = e as Error;
         this.warn(`audit index ${this.sqlitePath}: insert failed (${(e as Error).message}); the JSONL still has every event and the index is rebuilt from it on the next open`);

@@ -55,7 +55,7 @@ const wordBounded = (buf: Buffer, s: number, e: number): boolean => !isWordByte(
 /** As wordBounded, with '-' counting as part of a token (keys whose alphabet has '-'). */
 const tokenBounded = (buf: Buffer, s: number, e: number): boolean => !isTokenByte(buf[s - 1]) && !isTokenByte(buf[e]);
 
-const ascii = (buf: Buffer, s: number, e: number): string => buf.latin1Slice(s, e);
+const ascii = (buf: Buffer, s: number, e: number): string => buf.toString('latin1', s, e);
 
 /** Obvious placeholders in a token body: a long run of one character, or filler words. */
 function looksLikePlaceholder(body: string): boolean {
