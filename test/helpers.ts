@@ -1,7 +1,7 @@
 // Shared test helpers: repository paths, the seed policy compiled with fixed session
 // variables, and running the real CLI binary.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { compilePolicy } from '../src/policy/compile.js';
 import type { ApprovalSettings } from '../src/policy/decision.js';
@@ -36,4 +36,13 @@ export function cli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
     timeout: 60_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Dead, or a zombie nobody reaped (this machine's pid 1 may not reap orphans). */
+export function isGone(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true;
+  } catch {
+    return true;
+  }
 }

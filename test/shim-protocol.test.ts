@@ -603,12 +603,21 @@ describe('shell shim protocol (fake server)', () => {
         assert.equal(r.stdout.toString(), 'pass sh\n', `FORCE=${force}`);
         assert.equal(r.code, 7);
       }
-      // The shim leaves no trace on the shell it execs: same signal dispositions, masks and
-      // descriptors as running the real shell directly.
-      const probe = 'grep -E "^Sig(Ign|Blk|Cgt)" /proc/$$/status; ls /proc/$$/fd';
-      const viaShim = await run(['-c', probe], r0, { env: { AGENTSH_SHIM_FORCE: undefined } });
-      const direct = await run(['-c', probe], r0, { file: REAL_BASH });
-      assert.equal(viaShim.stdout.toString(), direct.stdout.toString());
+      // The shim leaves no trace on what it execs: same signal dispositions, mask and
+      // descriptors as running the program directly (here `.real` is grep, then ls, so the
+      // probe reads the exec'd process itself).
+      for (const [prog, args] of [['/usr/bin/grep', ['-E', '^Sig(Ign|Blk|Cgt)', '/proc/self/status']], ['/usr/bin/ls', ['-l', '/proc/self/fd']]] as const) {
+        const dir = join(tmp, `probe-${prog.split('/').pop()}`);
+        mkdirSync(dir);
+        copyFileSync(shimBin, join(dir, 'bash'));
+        chmodSync(join(dir, 'bash'), 0o755);
+        symlinkSync(prog, join(dir, 'bash.real'));
+        const viaShim = await run([...args], r0, { file: join(dir, 'bash'), env: { AGENTSH_SHIM_FORCE: undefined } });
+        const direct = await run([...args], r0, { file: prog });
+        const norm = (b: Buffer) => b.toString().replace(/^total.*\n/m, '').replace(/^.* (\d+ -> .*)$/gm, '$1').replace(/\[\d+\]|\/proc\/\d+/g, '[N]');
+        assert.equal(norm(viaShim.stdout), norm(direct.stdout), prog);
+        assert.notEqual(viaShim.stdout.length, 0);
+      }
       // stdin-fed script, passed through
       const fed = await run([], r0, { env: { AGENTSH_SHIM_FORCE: undefined }, input: 'echo from-stdin\n' });
       assert.equal(fed.stdout.toString(), 'from-stdin\n');

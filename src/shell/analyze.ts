@@ -61,10 +61,15 @@ export interface ShellAnalysis {
   ok: boolean;
 }
 
-export interface AnalyzeOptions { maxDepth?: number; maxLength?: number }
+export interface AnalyzeOptions {
+  maxDepth?: number;  // nested-shell depth analysed (default 8)
+  maxLength?: number; // script length in UTF-16 units (default 1 MiB)
+  maxMillis?: number; // time budget for parsing, all nested scripts included (default 500)
+}
 
 export const DEFAULT_MAX_DEPTH = 8;
 export const DEFAULT_MAX_LENGTH = 1 << 20;
+export const DEFAULT_MAX_MILLIS = 500;
 const MAX_WRAPPERS = 32;
 const CLIP = 200;
 
@@ -90,7 +95,7 @@ const NO_IO: Io = { redirects: [], stdin: null, args: [] };
 interface ExecInfo { text: string; assignments: string[]; redirects: Redirect[]; stdin: Io['stdin'] }
 
 export function analyzeShell(script: string, opts: AnalyzeOptions = {}): ShellAnalysis {
-  const a = new Analyzer(opts.maxDepth ?? DEFAULT_MAX_DEPTH);
+  const a = new Analyzer(opts.maxDepth ?? DEFAULT_MAX_DEPTH, performance.now() + (opts.maxMillis ?? DEFAULT_MAX_MILLIS));
   try {
     if (typeof script !== 'string') a.opaqueAt(String(script), 'parse-error', 0, false);
     else if (script.length > (opts.maxLength ?? DEFAULT_MAX_LENGTH)) a.opaqueAt(script, 'too-large', 0, false);
@@ -106,14 +111,14 @@ export function analyzeShell(script: string, opts: AnalyzeOptions = {}): ShellAn
 // quote even after an escaped backslash), hiding `sudo id` from analysis. Each $'…' string
 // is checked against bash's rule; a wrong one is blanked out (same length, so positions
 // into the original text stay valid) and the script parsed again.
-function parseConsistently(src: string): ParsedScript {
+function parseConsistently(src: string, deadline: number): ParsedScript | null {
   let text = src;
   for (let round = 0; ; round++) {
-    const parsed = parseScript(text);
-    const wrong = parsed.ansiC.filter((n) => ansiCEnd(text, n.start) !== n.end);
-    if (wrong.length === 0) return parsed;
+    const parsed = parseScript(text, deadline);
+    const wrong = parsed?.ansiC.filter((n) => ansiCEnd(text, n.start) !== n.end) ?? [];
+    if (!parsed || wrong.length === 0) return parsed;
     if (round === 8) return { ...parsed, hasError: true };
-    for (const n of wrong) text = blank(text, n.start + 2, ansiCEnd(text, n.start) - 1);
+    text = blankAnsiC(text, wrong);
   }
 }
 
@@ -125,8 +130,19 @@ function ansiCEnd(s: string, start: number): number {
   return s.length + 1;
 }
 
-function blank(s: string, from: number, to: number): string {
-  return s.slice(0, from) + s.slice(from, to).replace(/[^\n]/g, 'a') + s.slice(to);
+// Replaces the contents of the given $'…' strings (as bash delimits them) with 'a's.
+function blankAnsiC(s: string, strings: Node[]): string {
+  const parts: string[] = [];
+  let at = 0;
+  for (const n of strings) {
+    const from = n.start + 2;
+    if (from < at) continue;
+    const to = Math.min(ansiCEnd(s, n.start) - 1, s.length);
+    parts.push(s.slice(at, from), s.slice(from, to).replace(/[^\n]/g, 'a'));
+    at = to;
+  }
+  parts.push(s.slice(at));
+  return parts.join('');
 }
 
 // Escaped blanks (`\ `) that tree-sitter dropped from the ends of a word.
@@ -167,8 +183,9 @@ class Analyzer {
   commands: ShellCommand[] = [];
   opaque: OpaqueCommand[] = [];
   ok = true;
+  private outOfTime = false;
 
-  constructor(private readonly maxDepth: number) {}
+  constructor(private readonly maxDepth: number, private readonly deadline: number) {}
 
   opaqueAt(text: string, reason: OpaqueReason, depth: number, ok = true): void {
     this.opaque.push({ text: reason === 'too-large' || reason === 'parse-error' ? clip(text) : text, reason, depth });
@@ -177,7 +194,12 @@ class Analyzer {
 
   script(src: string, depth: number, chain: string[]): void {
     if (depth > this.maxDepth) return this.opaqueAt(clip(src), 'too-deep', depth);
-    const parsed = parseConsistently(src);
+    if (this.outOfTime) return;
+    const parsed = parseConsistently(src, this.deadline);
+    if (!parsed) {
+      this.outOfTime = true;
+      return this.opaqueAt(src, 'too-large', depth, false);
+    }
     const scope: Scope = { src, depth, chain };
     if (parsed.hasError) {
       this.opaqueAt(parsed.firstError ? this.text(parsed.firstError, scope) : src, 'parse-error', depth, false);

@@ -74,9 +74,20 @@ function typeOf(c: Parser.TreeCursor): TypeInfo {
   return info;
 }
 
-export function parseScript(src: string): ParsedScript {
-  // the default 32 Ki-unit input buffer is allocated and zeroed on every parse
-  const tree = getParser().parse(src, null, { bufferSize: Math.min(src.length + 1, 1 << 15) });
+/**
+ * null when the deadline (a performance.now() value) passes first: tree-sitter-bash is
+ * superlinear on some inputs (a 64 KiB `a | a | …` takes seconds).
+ */
+export function parseScript(src: string, deadline = Infinity): ParsedScript | null {
+  const p = getParser();
+  const tree = p.parse(src, null, {
+    bufferSize: Math.min(src.length + 1, 1 << 15), // the default 32 Ki units are zeroed per parse
+    progressCallback: () => performance.now() > deadline, // only called on long parses
+  }) as Parser.Tree | null;
+  if (!tree) {
+    p.reset();
+    return null;
+  }
   const rootNode = tree.rootNode;
   const c = cursor ??= rootNode.walk();
   c.reset(rootNode);
@@ -84,7 +95,8 @@ export function parseScript(src: string): ParsedScript {
   const out: ParsedScript = { root, hasError: rootNode.hasError, firstError: null, truncated: null, ansiC: [] };
   const stack: Node[] = [root];
   if (!c.gotoFirstChild()) return out;
-  for (;;) {
+  for (let count = 1; ; count++) {
+    if ((count & 0xfff) === 0 && performance.now() > deadline) return null;
     const t = typeOf(c);
     const node: Node = t.text
       ? { type: t.type, named: t.named, start: c.startIndex, end: c.endIndex, kids: [] }
