@@ -550,7 +550,7 @@ int main(int argc, char **argv) {
     static const int fwd[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
     for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) sigaction(fwd[i], &sa_sig, NULL);
     signal(SIGPIPE, SIG_IGN);
-    fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+    
 
     size_t hl;
     char *hello = build_hello(argv, real, cwd, in_tty, isatty(1), &hl);

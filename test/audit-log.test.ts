@@ -1,5 +1,6 @@
 // The audit log: JSONL + SQLite, restart, crash recovery, refusal on corruption, streaming.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,9 +39,10 @@ async function writeN(log: AuditLog, n: number, session = 's1', start = 0): Prom
 }
 
 describe('AuditLog', () => {
-  test('writes every event to JSONL and SQLite, the same events, and the chain verifies', async () => {
+  for (const indexInWorker of [true, false])
+  test(`writes every event to JSONL and SQLite (index ${indexInWorker ? 'in a worker' : 'inline'}), the same events, and the chain verifies`, async () => {
     const d = tmp();
-    const o = opts(d);
+    const o = opts(d, { indexInWorker });
     const log = await AuditLog.open(o);
     const ev = await log.append({ type: 'session_created', session_id: 's1', fields: { workspace: '/w' } });
     assert.equal(ev.integrity?.sequence, 0);
@@ -265,18 +267,38 @@ describe('AuditLog', () => {
     writeFileSync(`${o.path}.lock`, '999999999\n'); // no such process
     const again = await AuditLog.open(o);
     await again.close();
+    writeFileSync(`${o.path}.lock`, `${process.pid} 1\n`); // our pid, but another incarnation (start time differs)
+    const third = await AuditLog.open(o);
+    await third.close();
+    writeFileSync(`${o.path}.lock`, '1 424242424242\n'); // pid 1 is alive, but it started at another time than recorded
+    const fourth = await AuditLog.open(o);
+    await fourth.close();
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' }); // a live process that holds the lock
+    try {
+      const stat = readFileSync(`/proc/${other.pid}/stat`, 'utf8');
+      const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      writeFileSync(`${o.path}.lock`, `${other.pid} ${start}\n`);
+      await assert.rejects(AuditLog.open(o), (e: unknown) => e instanceof AuditLogLockedError && e.pid === other.pid);
+    } finally {
+      other.kill('SIGKILL');
+    }
   });
 
   test('a write failure latches the log: pending and later appends reject, nothing is acknowledged falsely', async () => {
     const d = tmp();
     const log = await AuditLog.open(opts(d));
     await writeN(log, 2);
-    closeSync((log as unknown as { fd: number }).fd); // the disk goes away under us
+    const inner = log as unknown as { fd: number };
+    const realFd = inner.fd;
+    inner.fd = 1 << 30; // every write now fails (EBADF), as on a disk that went away
     const p = log.append({ type: 'command_policy' });
     await assert.rejects(p, AuditLogError);
     assert.throws(() => log.enqueue({ type: 'x' }), /write failed/);
     assert.ok(log.stats().failed);
+    assert.equal(log.count(), 2, 'the two acknowledged events are still there');
     await assert.rejects(log.close());
+    closeSync(realFd);
+    assert.equal(fileLines(join(d, 'audit.jsonl')).length, 2);
   });
 
   test('without a key: no integrity, still JSONL + SQLite, resumes counting', async () => {
@@ -336,6 +358,51 @@ describe('AuditLog', () => {
     const chain = new HmacChain(KEY);
     const { integrity: _i, ...plain } = e1;
     assert.equal(chain.sealLine(plain).line, fileLines(o.path)[0]);
+  });
+
+  test('a writer killed mid-stream (SIGKILL) loses nothing it acknowledged; the log reopens and verifies', async () => {
+    const d = tmp();
+    const path = join(d, 'audit.jsonl');
+    const child = join(d, 'writer.mjs');
+    writeFileSync(
+      child,
+      `const { AuditLog } = await import(process.argv[2]);
+const log = await AuditLog.open({ path: process.argv[3], key: Buffer.from(process.argv[4]), onWarning: () => {} });
+for (let i = 0; ; ) {
+  const acks = [];
+  for (let j = 0; j < 50; j++, i++) acks.push(log.append({ type: 'command_policy', command_id: 'c' + i, fields: { i, pad: 'x'.repeat(i % 300) } }));
+  const evs = await Promise.all(acks);
+  process.stdout.write(evs[evs.length - 1].integrity.sequence + '\\n');
+}
+`,
+    );
+    const modulePath = new URL('../src/audit/log.js', import.meta.url).pathname;
+    const proc = spawn(process.execPath, [child, modulePath, path, KEY.toString()], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let lastAcked = -1;
+    let buf = '';
+    const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+    await new Promise<void>((resolve) => {
+      proc.stdout.on('data', (c: Buffer) => {
+        buf += c.toString();
+        const parts = buf.split('\n');
+        buf = parts.pop()!;
+        for (const p of parts) lastAcked = Math.max(lastAcked, Number(p));
+        if (lastAcked >= 3000) {
+          proc.kill('SIGKILL');
+          resolve();
+        }
+      });
+    });
+    await exited;
+    const o = opts(d);
+    const log = await AuditLog.open(o); // the dead writer's lock is stale; a torn last line, if any, is trimmed
+    assert.ok(log.head().sequence >= lastAcked, `acknowledged up to ${lastAcked}, log has ${log.head().sequence}`);
+    assert.equal(log.count(), log.head().sequence + 1, 'the index is complete (backfilled if it was behind)');
+    await writeN(log, 5);
+    const head = log.head().sequence;
+    await log.close();
+    const r = await verifyFile(path, KEY);
+    assert.ok(r.ok && r.last?.sequence === head, JSON.stringify(r));
   });
 
   test('truncating the file to nothing while the index remembers events is refused', async () => {

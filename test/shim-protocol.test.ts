@@ -217,7 +217,7 @@ const LOST = 'agentsh: lost connection to the agentsh server; command outcome un
 
 // ------------------------------------------------------------------ tests
 
-describe('shell shim protocol (fake server)', () => {
+describe('shell shim protocol (fake server)', { timeout: 60_000 }, () => {
   it('sends H with argv (argv[0] included), env, cwd byte-exact as latin1, then relays O/E and the X status', async () => {
     const r0 = newRun();
     const fake = await fakeServer(
@@ -287,41 +287,53 @@ describe('shell shim protocol (fake server)', () => {
     }
   });
 
-  it('streams large binary stdin and output byte-exact through a back-pressuring server (no deadlock)', async () => {
+  it('streams large binary stdin and output byte-exact through a back-pressuring server (no deadlock)', { timeout: 20_000 }, async () => {
     const r0 = newRun();
     const input = randomBytes(12 * 1024 * 1024);
+    const output = randomBytes(8 * 1024 * 1024 + 5);
     const tail = randomBytes(3 * 1024 * 1024 + 17);
-    // Echo every I frame as O as it arrives (like `cat`), and stop reading while the shim is
-    // slow to take our output — what a server applying back-pressure does. A shim that
-    // blocked writing stdin to the socket without reading its output would deadlock here.
+    let received = Buffer.alloc(0);
+    // Like a server running `cat big; cat`: it first produces 8 MiB of output without
+    // reading any stdin (the command does not read yet, so the server stops reading the
+    // socket), honouring back-pressure; only then it reads stdin to EOF. A shim that blocked
+    // writing stdin to the socket instead of reading its output would deadlock here.
     const server = createServer((sock) => {
-      let buf = Buffer.alloc(0);
       sock.on('error', () => {});
-      sock.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk]);
-        while (buf.length >= 5) {
-          const len = buf.readUInt32BE(1);
-          if (buf.length < 5 + len) break;
-          const type = String.fromCharCode(buf[0]!);
-          const payload = buf.subarray(5, 5 + len);
-          buf = buf.subarray(5 + len);
-          if (type === 'I' && !sock.write(frame('O', payload))) {
-            sock.pause();
-            sock.once('drain', () => sock.resume());
-          } else if (type === 'i') {
-            for (let off = 0; off < tail.length; off += 65536) sock.write(frame('E', tail.subarray(off, off + 65536)));
-            sock.end(exitFrame(0));
-          }
+      sock.pause();
+      void (async () => {
+        for (let off = 0; off < output.length; off += 65536) {
+          if (!sock.write(frame('O', output.subarray(off, off + 65536)))) await new Promise((r) => sock.once('drain', r));
         }
-      });
+        const chunks: Buffer[] = [];
+        let buf = Buffer.alloc(0);
+        sock.on('data', (chunk: Buffer) => {
+          buf = Buffer.concat([buf, chunk]);
+          while (buf.length >= 5) {
+            const len = buf.readUInt32BE(1);
+            if (buf.length < 5 + len) break;
+            const type = String.fromCharCode(buf[0]!);
+            const payload = Buffer.from(buf.subarray(5, 5 + len));
+            buf = buf.subarray(5 + len);
+            if (type === 'I') chunks.push(payload);
+            else if (type === 'i') {
+              received = Buffer.concat(chunks);
+              for (let off = 0; off < tail.length; off += 65536) sock.write(frame('E', tail.subarray(off, off + 65536)));
+              sock.end(exitFrame(0));
+            }
+          }
+        });
+        sock.resume();
+      })();
     });
     await new Promise<void>((resolve) => server.listen(socketPath(r0), resolve));
     try {
-      const r = await run(['-c', 'cat'], r0, { input });
+      const r = await run(['-c', 'cat big; cat'], r0, { input });
       assert.equal(r.code, 0, r.stderr.subarray(0, 300).toString());
-      assert.equal(r.stdout.length, input.length);
-      assert.equal(sha(r.stdout), sha(input));
+      assert.equal(r.stdout.length, output.length);
+      assert.equal(sha(r.stdout), sha(output));
       assert.equal(sha(r.stderr), sha(tail));
+      assert.equal(received.length, input.length);
+      assert.equal(sha(received), sha(input));
     } finally {
       await new Promise((r) => server.close(r));
     }

@@ -50,6 +50,11 @@
 //   prev_hash, key_fingerprint) as a restart anchor. We resume from the log's last line
 //   instead and use the SQLite index as the anchor that detects a truncated JSONL tail.
 //
+// Checked against Go itself: test/audit-go-compat.test.ts runs a Go program doing what the
+// code above does (when a Go toolchain is installed); Go verifies our logs, and our sealing of
+// Go-sealed payloads (HTML characters, U+2028, astral keys, number literals like 1.0 and
+// 30-digit integers, duplicate keys, lone surrogates) is byte-identical.
+//
 // What the chain can and cannot show: a changed byte, a deleted, inserted, duplicated or
 // reordered line all break the chain at a definite line. Removing lines from the END (a
 // truncated tail) leaves a valid shorter chain: it is NOT detectable from the file alone.

@@ -23,8 +23,9 @@
 import Database from 'better-sqlite3';
 import { closeSync, constants as fsc, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, write, writeSync } from 'node:fs';
 import { createReadStream } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { canonicalJson, JsonSyntaxError, parseJsonObject } from './canonical.js';
 import { HmacChain, integrityOf, keyFingerprint, verifyEntryHash, verifyFile, type ChainAlgorithm, type IntegrityMetadata } from './chain.js';
 import { makeEvent, matchesFilter, normalizeTs, type AuditEvent, type AuditEventInput, type EventFilter } from './event.js';
@@ -80,6 +81,11 @@ export interface AuditLogOptions {
   onWarning?: (message: string) => void;
   /** Mode for files created. Default 0o600. */
   fileMode?: number;
+  /**
+   * Write the SQLite index from a worker thread (default true), so a large transaction never
+   * blocks the caller's event loop and the work runs beside the sealing. false: inline.
+   */
+  indexInWorker?: boolean;
 }
 
 export interface AuditQuery extends EventFilter {
@@ -108,6 +114,7 @@ interface Waiter {
 }
 
 const MAX_PARTIAL_LINE = 64 << 20;
+const MAX_INFLIGHT = 4; // batches written to the JSONL but not yet indexed
 const CHUNK = 64 << 10;
 
 function defaultWarn(message: string): void {
@@ -166,35 +173,74 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** A process's start time (Linux /proc, clock ticks since boot): tells a reused pid apart. */
+function procStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Lock files held by AuditLogs open in this process. */
+const heldLocks = new Set<string>();
+
+/**
+ * Take `<log>.lock` (O_EXCL, holding "pid starttime"). A lock whose process is gone, or whose
+ * pid now belongs to a different process (a restarted container's server is often pid 1
+ * again), is stale and taken over.
+ */
 function acquireLock(lockPath: string, mode: number): void {
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const me = `${process.pid} ${procStart(process.pid) ?? ''}`.trim();
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(lockPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
       try {
-        writeSync(fd, `${process.pid}\n`);
+        writeSync(fd, `${me}\n`);
       } finally {
         closeSync(fd);
       }
+      heldLocks.add(lockPath);
       return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     let pid = NaN;
+    let start = '';
     try {
-      pid = Number.parseInt(readFileSync(lockPath, 'utf8').trim(), 10);
+      const [p, st] = readFileSync(lockPath, 'utf8').trim().split(/\s+/);
+      pid = Number.parseInt(p ?? '', 10);
+      start = st ?? '';
     } catch {
       /* vanished or unreadable: retry */
     }
-    if (Number.isInteger(pid) && pid > 0 && (pid === process.pid || pidAlive(pid))) {
-      throw new AuditLogLockedError(`audit log is in use by ${pid === process.pid ? 'another AuditLog in this process' : `process ${pid}`} (lock ${lockPath}); two writers would fork the chain`, pid);
+    let holder: string | null = null;
+    if (Number.isInteger(pid) && pid > 0) {
+      if (pid === process.pid) {
+        if (heldLocks.has(lockPath)) holder = 'another AuditLog in this process';
+      } else if (pidAlive(pid)) {
+        const now = procStart(pid);
+        if (!(start && now && now !== start)) holder = `process ${pid}`;
+      }
     }
+    if (holder) throw new AuditLogLockedError(`audit log is in use by ${holder} (lock ${lockPath}); two writers would fork the chain`, pid);
     try {
-      unlinkSync(lockPath); // stale: its process is gone
+      unlinkSync(lockPath); // stale: its process is gone (or the pid was reused)
     } catch {
       /* raced with someone else: retry */
     }
   }
   throw new AuditLogLockedError(`could not take the audit log lock ${lockPath}`);
+}
+
+function releaseLock(lockPath: string): void {
+  heldLocks.delete(lockPath);
+  try {
+    unlinkSync(lockPath);
+  } catch {
+    /* already gone */
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -323,6 +369,88 @@ export class AuditIndexReader {
 }
 
 // ---------------------------------------------------------------------------------------
+// Index writers: inline (a transaction on this thread) or in a worker thread.
+
+interface IndexWriter {
+  /** Insert a batch (consecutive sequences from firstSeq); settles when committed. */
+  insert(firstSeq: number, batch: Pending[], text: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+class InlineIndexWriter implements IndexWriter {
+  private readonly tx: (batch: Pending[]) => void;
+  constructor(db: Database.Database) {
+    const ins = db.prepare('INSERT INTO events (seq, id, ts, type, session_id, command_id, decision, rule, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.tx = db.transaction((batch: Pending[]) => {
+      for (const p of batch) {
+        const ev = p.ev;
+        ins.run(p.seq, ev.id, ev.ts, ev.type, ev.session_id ?? null, ev.command_id ?? null, ev.decision ?? null, ev.rule ?? null, p.line);
+      }
+    });
+  }
+  insert(_firstSeq: number, batch: Pending[]): Promise<void> {
+    try {
+      this.tx(batch);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+class WorkerIndexWriter implements IndexWriter {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private dead: Error | null = null;
+  private closed: Promise<void> | null = null;
+
+  constructor(sqlitePath: string) {
+    this.worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { sqlitePath } });
+    this.worker.unref();
+    this.worker.on('message', (m: { id?: number; ok?: boolean; error?: string }) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (m.ok) p.resolve();
+      else p.reject(new Error(m.error ?? 'index insert failed'));
+    });
+    const die = (e: Error) => {
+      this.dead ??= e;
+      for (const p of this.pending.values()) p.reject(this.dead);
+      this.pending.clear();
+    };
+    this.worker.on('error', die);
+    this.worker.on('exit', (code) => die(new Error(`index worker exited (code ${code})`)));
+  }
+
+  insert(firstSeq: number, _batch: Pending[], text: string): Promise<void> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref(); // keep the process alive until committed
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ op: 'insert', id, firstSeq, text });
+    });
+  }
+
+  close(): Promise<void> {
+    this.closed ??= new Promise<void>((resolve) => {
+      if (this.dead) return resolve();
+      this.worker.ref();
+      this.worker.once('exit', () => resolve());
+      this.worker.postMessage({ op: 'close' });
+    });
+    return this.closed;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 
 export interface AuditLogStats {
   enqueued: number;
@@ -343,7 +471,7 @@ export class AuditLog {
   private size: number;
   private readonly db: Database.Database | null;
   private readonly idx: IndexQueries | null;
-  private readonly insertMany: ((batch: Pending[]) => void) | null;
+  private readonly indexer: IndexWriter | null;
   private readonly lockPath: string;
   private readonly fsync: boolean;
   private readonly maxBatch: number;
@@ -354,7 +482,10 @@ export class AuditLog {
   private waiters: Waiter[] = [];
   private readonly subs = new Set<{ filter: EventFilter | undefined; cb: Subscriber }>();
   private enqueued = 0;
-  private durable = 0;
+  private written = 0; // events whose JSONL write + fsync succeeded
+  private durable = 0; // ... and whose index insert settled: acknowledged
+  private completion: Promise<void> = Promise.resolve();
+  private readonly inflight: Promise<void>[] = [];
   private batches = 0;
   private nextSeq: number;
   private lastDurable: { seq: number; entryHash: string };
@@ -391,18 +522,11 @@ export class AuditLog {
     this.nextSeq = init.lastSeq + 1;
     this.lastDurable = { seq: init.lastSeq, entryHash: init.lastEntryHash };
     if (this.db) {
-      const db = this.db;
-      this.idx = new IndexQueries(db);
-      const ins = db.prepare('INSERT INTO events (seq, id, ts, type, session_id, command_id, decision, rule, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-      this.insertMany = db.transaction((batch: Pending[]) => {
-        for (const p of batch) {
-          const ev = p.ev;
-          ins.run(p.seq, ev.id, ev.ts, ev.type, ev.session_id ?? null, ev.command_id ?? null, ev.decision ?? null, ev.rule ?? null, p.line);
-        }
-      });
+      this.idx = new IndexQueries(this.db);
+      this.indexer = (opts.indexInWorker ?? true) ? new WorkerIndexWriter(this.sqlitePath!) : new InlineIndexWriter(this.db);
     } else {
       this.idx = null;
-      this.insertMany = null;
+      this.indexer = null;
     }
   }
 
@@ -413,7 +537,7 @@ export class AuditLog {
     const path = opts.path;
     const chain0 = opts.key ? new HmacChain(opts.key, undefined, opts.algorithm) : null; // checks the key early
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const lockPath = `${path}.lock`;
+    const lockPath = resolve(`${path}.lock`);
     acquireLock(lockPath, mode);
     let fd = -1;
     let db: Database.Database | null = null;
@@ -465,11 +589,7 @@ export class AuditLog {
         /* ignore */
       }
       if (fd >= 0) closeSync(fd);
-      try {
-        unlinkSync(lockPath);
-      } catch {
-        /* ignore */
-      }
+      releaseLock(lockPath);
       throw e;
     }
   }
@@ -650,7 +770,12 @@ export class AuditLog {
 
   /** Seal, queue, and resolve once the event is on disk (JSONL fsynced, SQLite written). */
   append(input: AuditEventInput): Promise<AuditEvent> {
-    const ev = this.enqueue(input);
+    let ev: AuditEvent;
+    try {
+      ev = this.enqueue(input);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     return this.waitDurable(this.enqueued).then(() => ev);
   }
 
@@ -661,7 +786,7 @@ export class AuditLog {
 
   private waitDurable(upTo: number): Promise<void> {
     if (this.durable >= upTo) return Promise.resolve();
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.failure && upTo > this.written) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.waiters.push({ upTo, resolve, reject });
     });
@@ -692,12 +817,15 @@ export class AuditLog {
           this.queue = this.queue.slice(this.maxBatch);
         }
         await this.writeBatch(batch);
+        // Bound the batches written but not yet indexed (memory, and SQLite lag).
+        while (this.inflight.length > MAX_INFLIGHT) await this.inflight.shift();
       }
     } finally {
       this.running = false;
     }
   }
 
+  /** JSONL write + fdatasync now; index insert handed off; acknowledged in order when both are done. */
   private async writeBatch(batch: Pending[]): Promise<void> {
     let text = '';
     for (const p of batch) text += p.line + '\n';
@@ -711,15 +839,24 @@ export class AuditLog {
       return;
     }
     this.size += buf.length;
+    this.written += batch.length;
     this.batches++;
-    if (this.insertMany && !this.sqliteError) {
-      try {
-        this.insertMany(batch);
-      } catch (e) {
-        this.sqliteError = e as Error;
-        this.warn(`audit index ${this.sqlitePath}: insert failed (${(e as Error).message}); the JSONL still has every event and the index is rebuilt from it on the next open`);
-      }
+    let indexed: Promise<void> = Promise.resolve();
+    if (this.indexer && !this.sqliteError) {
+      indexed = this.indexer.insert(batch[0]!.seq, batch, text).catch((e: Error) => {
+        if (!this.sqliteError) {
+          this.sqliteError = e;
+          this.warn(`audit index ${this.sqlitePath}: insert failed (${e.message}); the JSONL still has every event and the index is rebuilt from it on the next open`);
+        }
+      });
     }
+    const done = (this.completion = this.completion.then(() => indexed).then(() => this.complete(batch)));
+    this.inflight.push(done);
+    if (this.inflight.length > MAX_INFLIGHT * 2) this.inflight.splice(0, this.inflight.length - MAX_INFLIGHT * 2);
+  }
+
+  /** A batch is on disk and indexed: acknowledge it and stream it, in log order. */
+  private complete(batch: Pending[]): void {
     const last = batch[batch.length - 1]!;
     this.lastDurable = { seq: last.seq, entryHash: last.ev.integrity?.entry_hash ?? '' };
     this.durable += batch.length;
@@ -739,9 +876,13 @@ export class AuditLog {
     }
     this.failure = new AuditLogError(`audit log ${this.path}: write failed (${err.message}); the log accepts no more events${note}`);
     this.warn(this.failure.message);
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w.reject(this.failure);
+    // Events already written stay acknowledged (their batches complete); the rest are not.
+    const keep: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.upTo <= this.written) keep.push(w);
+      else w.reject(this.failure);
+    }
+    this.waiters = keep;
     this.queue = [];
   }
 
@@ -819,7 +960,13 @@ export class AuditLog {
       err = e;
     }
     while (this.running) await new Promise((r) => setImmediate(r));
+    await this.completion;
     this.subs.clear();
+    try {
+      await this.indexer?.close();
+    } catch (e) {
+      err ??= e;
+    }
     try {
       this.db?.close();
     } catch (e) {
@@ -830,11 +977,7 @@ export class AuditLog {
     } catch (e) {
       err ??= e;
     }
-    try {
-      unlinkSync(this.lockPath);
-    } catch {
-      /* already gone */
-    }
+    releaseLock(this.lockPath);
     this.closed = true;
     if (err) throw err;
   }

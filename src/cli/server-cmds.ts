@@ -29,12 +29,10 @@ export function registerServerCommands(program: Command, act: Act): void {
         const settings = loadSettings(o.config);
         printDiagnostics(settings.configDiagnostics);
         const config = settings.config ?? loadConfigText('{}', '<defaults>').config;
-        const audit = openAudit(config);
         let server;
         try {
-          server = await startServer({ config, audit, outputFilter: outputFilterFactory(config) });
+          server = await startServer({ config, openAudit: () => openAudit(config), outputFilter: outputFilterFactory(config) });
         } catch (err) {
-          await audit.close?.();
           if (err instanceof AlreadyRunningError) throw new CliError(err.message, EXIT.failed);
           throw err;
         }

@@ -1,26 +1,27 @@
 // Wires the server's audit log and DLP filter from the config.
+import { dirname, join } from 'node:path';
+import { AuditLog } from '../audit/log.js';
+import { ensureKeyFile, loadKey } from '../audit/chain.js';
 import type { ResolvedConfig } from '../config/load.js';
-import type { AuditRecorder, EventFilter } from '../server/context.js';
+import type { AuditRecorder } from '../server/context.js';
 import type { OutputFilter } from '../server/exec.js';
 
-// Placeholder until the audit log lands: keeps events in memory.
-export function openAudit(_config: ResolvedConfig): AuditRecorder & { close?: () => void } {
-  const events: Record<string, unknown>[] = [];
-  const subs = new Set<{ filter: EventFilter; cb: (e: unknown) => void }>();
+/**
+ * The audit log: JSONL plus the SQLite index, HMAC-chained. agentsh chains only when
+ * audit.integrity is enabled; we always chain, with a generated key file beside the log
+ * (0600) when none is configured.
+ */
+export async function openAudit(config: ResolvedConfig): Promise<AuditRecorder & { close(): Promise<void> }> {
+  const sqlitePath = config.audit.storage.sqlite_path;
+  const path = config.audit.output && config.audit.output.startsWith('/') ? config.audit.output : join(dirname(sqlitePath), 'events.jsonl');
+  const integrity = config.audit.integrity;
+  const key = integrity.enabled ? loadKey(integrity) : ensureKeyFile(join(dirname(path), 'audit.key'));
+  const log = await AuditLog.open({ path, sqlitePath, key, algorithm: integrity.algorithm === 'hmac-sha512' ? 'hmac-sha512' : 'hmac-sha256' });
   return {
-    record(e) {
-      const ev = { ts: new Date().toISOString(), ...e };
-      events.push(ev);
-      for (const s of subs) s.cb(ev);
-    },
-    query(f) {
-      return events.filter((e) => (!f.session_id || e.session_id === f.session_id) && (!f.types?.length || f.types.includes(String(e.type)))).slice(-(f.limit ?? 1000));
-    },
-    subscribe(filter, cb) {
-      const s = { filter, cb };
-      subs.add(s);
-      return () => subs.delete(s);
-    },
+    record: (e) => void log.enqueue({ ...e, fields: e.fields ?? {} }),
+    query: (f) => log.query({ ...f, order: 'desc' }).reverse(), // the newest `limit`, oldest first
+    subscribe: (f, cb) => log.subscribe(f, (ev) => cb(ev)),
+    close: () => log.close(),
   };
 }
 

@@ -240,7 +240,7 @@ const BUILTINS: readonly Detector[] = [
     display: 'GITHUB_TOKEN',
     group: 'api_keys',
     source: 'builtin',
-    regex: String.raw`gh(?:[pousr]_[A-Za-z0-9]{36}|ithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})`,
+    regex: String.raw`g(?:h[pousr]_[A-Za-z0-9]{36}|ithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})`,
     validate: tokenValidator(4),
   },
   {

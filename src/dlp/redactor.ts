@@ -13,7 +13,8 @@
 //  2. Accepted spans of all detectors are merged: overlapping spans (not merely touching
 //     ones) become one redaction covering their union, so no byte of any detected secret
 //     survives. The label is that of the span that starts first, then the longest, then the
-//     detector listed first (built-ins before custom patterns).
+//     detector listed first (fromConfig lists the operator's custom patterns before the
+//     built-ins, so the seed's `gho_…` keeps its GITHUB_OAUTH label).
 //
 // Streaming (Scanner) produces byte-for-byte the output of one-shot redaction whenever no
 // match is longer than `maxMatchBytes`. Rule for what is held back: for each detector, the
@@ -55,7 +56,8 @@ type RE2SetInstance = ReturnType<typeof RE2.Set>;
 interface Compiled {
   readonly det: Detector;
   readonly re: RE2Instance;
-  /** `(?:pre(R))\z`: where a match of this detector could still be in progress. */
+  /** `(?:pre(R))\z`: where a match of this detector could still be in progress (null:
+   *  unknown, hold back a full window). Used only when `Redactor.holdRe` is null. */
   readonly pre: RE2Instance | null;
   readonly replacement: Buffer;
 }
@@ -71,11 +73,14 @@ export class Redactor {
   readonly detectors: readonly Detector[];
   /** @internal */
   readonly compiled: readonly Compiled[];
+  /** @internal see the constructor */
+  readonly holdRe: RE2Instance | null;
   /** @internal one DFA pass that says which detectors match anywhere in a buffer. */
   readonly set: RE2SetInstance | null;
 
   constructor(detectors: readonly Detector[]) {
     this.detectors = [...detectors];
+    const preSources: (string | null)[] = [];
     this.compiled = this.detectors.map((det) => {
       let re: RE2Instance;
       try {
@@ -84,8 +89,9 @@ export class Redactor {
         const where = det.source === 'custom' ? `dlp.custom_patterns '${det.name}'` : `built-in DLP pattern '${det.name}'`;
         throw new DlpPatternError(`${where}: invalid RE2 regex ${JSON.stringify(det.regex)}: ${(err as Error).message}`, det.name);
       }
-      let pre: RE2Instance | null = null;
       const src = prefixRegexSource(det.regex);
+      preSources.push(src);
+      let pre: RE2Instance | null = null;
       if (src !== null) {
         try {
           pre = new RE2(`(?:${src})\\z`, 'g');
@@ -95,6 +101,18 @@ export class Redactor {
       }
       return { det, re, pre, replacement: Buffer.from(`[REDACTED:${det.display}]`, 'utf8') };
     });
+    // One end-anchored regex for all detectors: the earliest position any of them could
+    // still be matching from, in one reverse-DFA pass over the tail.
+    let holdRe: RE2Instance | null = null;
+    const withPre = preSources.filter((x, i): x is string => x !== null && this.compiled[i]!.pre !== null);
+    if (withPre.length > 1) {
+      try {
+        holdRe = new RE2(`(?:${withPre.map((x) => `(?:${x})`).join('|')})\\z`, 'g');
+      } catch {
+        holdRe = null;
+      }
+    }
+    this.holdRe = holdRe;
     let set: RE2SetInstance | null = null;
     if (this.compiled.length > 1) {
       try {
@@ -164,9 +182,9 @@ export interface DlpConfigLike {
 /**
  * The redactor for a config's `dlp` section, or null when DLP is off.
  *
- * - `mode: redact` (agentsh's default, and the seed's): output is redacted with the enabled
- *   built-ins (`patterns`, with agentsh's rule that none on means all on) followed by the
- *   `custom_patterns` in config order.
+ * - `mode: redact` (agentsh's default, and the seed's): output is redacted with the
+ *   `custom_patterns` (in config order; they win ties) and the enabled built-ins
+ *   (`patterns`, with agentsh's rule that none on means all on).
  * - `mode: disabled`: null — no detector is compiled, output passes through untouched and no
  *   finding is recorded anywhere.
  *
@@ -176,7 +194,7 @@ export function fromConfig(dlp: DlpConfigLike | undefined): Redactor | null {
   const mode = dlp?.mode ?? 'redact';
   if (mode === 'disabled') return null;
   if (mode !== 'redact') throw new DlpPatternError(`dlp.mode ${JSON.stringify(mode)} is not supported (redact | disabled)`, '');
-  const detectors = [...enabledBuiltins(dlp?.patterns), ...customDetectors(dlp?.custom_patterns)];
+  const detectors = [...customDetectors(dlp?.custom_patterns), ...enabledBuiltins(dlp?.patterns)];
   return new Redactor(detectors);
 }
 
@@ -255,16 +273,8 @@ export class Scanner {
     return out;
   }
 
-  private owned = true; // whether `buf` is our own memory (not a caller's chunk)
-
   private append(chunk: Buffer): void {
-    if (this.buf.length === 0) {
-      this.buf = chunk;
-      this.owned = false;
-    } else {
-      this.buf = Buffer.concat([this.buf, chunk]);
-      this.owned = true;
-    }
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
   }
 
   private step(mode: 'normal' | 'force' | 'final'): Buffer {
@@ -285,24 +295,43 @@ export class Scanner {
       }
     }
 
+    // Everything before `decided` is final: no detector can be in the middle of a match there.
     let decided = absEnd;
-    for (let i = 0; i < n; i++) {
-      const c = compiled[i]!;
-      let hold = absEnd;
-      if (mode === 'normal') {
-        const lo = Math.max(this.resume[i]!, absEnd - this.window);
-        if (c.pre) {
+    const resume = this.resume;
+    if (mode === 'normal') {
+      const winLo = absEnd - this.window;
+      const holdRe = this.red.holdRe;
+      let minResume = absEnd;
+      for (let i = 0; i < n; i++) {
+        const c = compiled[i]!;
+        const lo = Math.max(resume[i]!, winLo);
+        if (!c.pre) {
+          if (lo < decided) decided = lo;
+        } else if (holdRe) {
+          if (lo < minResume) minResume = lo;
+        } else {
           c.pre.lastIndex = lo - base;
           const m = c.pre.exec(P);
-          hold = m ? base + m.index : lo;
-        } else hold = lo;
+          const hold = m ? base + m.index : lo;
+          if (hold < decided) decided = hold;
+        }
       }
-      if (flagged === null || flagged[i]) this.scanDetector(i, c, P, base, hold);
-      if (this.resume[i]! < hold) this.resume[i] = hold;
-      if (hold < decided) decided = hold;
+      if (holdRe && minResume < decided) {
+        holdRe.lastIndex = minResume - base;
+        const m = holdRe.exec(P);
+        const hold = m ? base + m.index : minResume;
+        if (hold < decided) decided = hold;
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      if (flagged === null || flagged[i]) this.scanDetector(i, compiled[i]!, P, base, decided);
+      if (resume[i]! < decided) resume[i] = decided;
     }
 
-    // merge overlapping spans into redactions; hold back one that straddles `decided`
+    // Merge overlapping spans into redactions. One that straddles `decided` is held back
+    // from its start — unless that start is more than a window back (a chain of overlapping
+    // matches could otherwise grow without bound): then it is cut at `decided`, and the part
+    // after the cut becomes a redaction of its own.
     const pending = this.pending;
     if (pending.length > 1) pending.sort(byHit);
     let regionStart = -1;
@@ -316,7 +345,7 @@ export class Scanner {
         regionEnd = h.end;
       }
       if (regionEnd > decided) {
-        decided = regionStart;
+        if (regionStart >= absEnd - this.window) decided = regionStart;
         break;
       }
     }
@@ -324,13 +353,22 @@ export class Scanner {
     const parts: Buffer[] = [];
     let cursor = this.emitted;
     let k = 0;
+    const carried: Hit[] = [];
     while (k < pending.length && pending[k]!.start < decided) {
       const first = pending[k]!;
+      const from = k;
       let end = first.end;
       k++;
       while (k < pending.length && pending[k]!.start < end) {
         if (pending[k]!.end > end) end = pending[k]!.end;
         k++;
+      }
+      if (end > decided) {
+        for (let j = from; j < k; j++) {
+          const h = pending[j]!;
+          if (h.end > decided) carried.push({ start: decided, end: h.end, det: h.det });
+        }
+        end = decided;
       }
       if (first.start > cursor) parts.push(P.subarray(cursor - base, first.start - base));
       const c = compiled[first.det]!;
@@ -340,14 +378,13 @@ export class Scanner {
       this.onFinding?.({ name: c.det.name, display: c.det.display, start: first.start, end, source: c.det.source });
     }
     if (decided > cursor) parts.push(P.subarray(cursor - base, decided - base));
-    this.pending = k ? pending.slice(k) : pending;
+    this.pending = carried.length ? carried.concat(pending.slice(k)) : k ? pending.slice(k) : pending;
     this.emitted = decided;
 
     const keepFrom = Math.max(base, decided - CONTEXT_BYTES);
-    const rest = P.subarray(keepFrom - base);
-    // keep a copy when `P` is the caller's chunk: they may reuse its memory
-    this.buf = this.owned || rest.length === 0 ? rest : Buffer.from(rest);
-    this.owned = true;
+    // a copy: `P` may be the caller's chunk (whose memory they may reuse), and the output
+    // handed out is a view of `P` that overlaps the context bytes
+    this.buf = keepFrom - base < P.length ? Buffer.from(P.subarray(keepFrom - base)) : EMPTY;
     this.base = keepFrom;
 
     return parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts);

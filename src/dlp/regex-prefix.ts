@@ -64,7 +64,14 @@ class Parser {
     while (this.pos < this.src.length) {
       const c = this.peek();
       if (c === '|' || c === ')') break;
-      let atom = this.atom();
+      let atom: Node | null;
+      if (this.src.startsWith('\\Q', this.pos)) {
+        // \Q…\E is a run of literals; a quantifier after it applies to the last one only
+        const lits = this.quoted();
+        if (lits.length === 0) continue;
+        items.push(...lits.slice(0, -1));
+        atom = lits[lits.length - 1]!;
+      } else atom = this.atom();
       if (atom === null) continue; // a flags-only group such as (?i)
       for (;;) {
         const q = this.peek();
@@ -196,6 +203,16 @@ class Parser {
     return this.wrap(src.slice(start, i + 1), true);
   }
 
+  private quoted(): Node[] {
+    const src = this.src;
+    this.pos += 2; // \Q
+    let end = src.indexOf('\\E', this.pos);
+    if (end < 0) end = src.length;
+    const text = src.slice(this.pos, end);
+    this.pos = Math.min(src.length, end + 2);
+    return [...text].map((ch) => this.literal(ch.codePointAt(0)!));
+  }
+
   private escape(): Node {
     const src = this.src;
     const start = this.pos;
@@ -208,14 +225,6 @@ class Parser {
       case 'A':
       case 'z':
         return EMPTY;
-      case 'Q': {
-        let end = src.indexOf('\\E', this.pos);
-        if (end < 0) end = src.length;
-        const text = src.slice(this.pos, end);
-        this.pos = Math.min(src.length, end + 2);
-        const items = [...text].map((ch) => this.literal(ch.codePointAt(0)!));
-        return items.length === 1 ? items[0]! : items.length === 0 ? EMPTY : { t: 'cat', items };
-      }
       case 'd':
       case 'D':
       case 's':

@@ -18,7 +18,8 @@ import { lookupUser } from './users.js';
 
 export interface ServerOptions {
   config: ResolvedConfig;
-  audit: AuditRecorder & { close?: () => Promise<void> | void };
+  /** Opened once this process holds the server lock, so a second server never touches the log. */
+  openAudit: () => Promise<AuditRecorder & { close?: () => Promise<void> | void }>;
   outputFilter: () => OutputFilter | null;
   log?: (line: string) => void;
 }
@@ -44,10 +45,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (!addr) throw new Error(`invalid server.http.addr '${config.server.http.addr}'`);
 
   const state: ApiState = { ready: false, token: '', counters: new Map(), startedAt: Date.now() };
+  // Requests before `ready` only reach /health and /ready; the audit recorder is set below.
   const ctx: ServerContext = {
     config,
     sessions: new SessionManager(config, { enabled: config.approvals.enabled, whenUnavailable: config.approvals.when_unavailable }, (config.sandbox.seccomp as { shellc?: { opaque?: 'enforce' | 'deny' | 'allow' } } | undefined)?.shellc?.opaque ?? 'enforce'),
-    audit: opts.audit,
+    audit: undefined as unknown as AuditRecorder,
     outputFilter: opts.outputFilter,
     paths,
     inject: { ...(config.sandbox.env_inject ?? {}) },
@@ -64,6 +66,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const httpAddress = typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : addr;
 
   // 2. Everything below is ours now: stale sockets from a dead server can go.
+  let audit: Awaited<ReturnType<ServerOptions['openAudit']>>;
+  try {
+    audit = await opts.openAudit();
+  } catch (err) {
+    await new Promise<void>((r) => tcp.close(() => r()));
+    throw err;
+  }
+  ctx.audit = audit;
   state.token = randomBytes(32).toString('hex');
   writeFileSync(paths.tokenFile, `${state.token}\n`, { mode: 0o600 });
   chmodSync(paths.tokenFile, 0o600);
@@ -107,7 +117,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ctx.audit.record({ type: 'server_stop', fields: { pid: process.pid } });
       for (const s of [tcp, unix]) (s as HttpServer).closeAllConnections?.();
       await Promise.all([closeServer(tcp), closeServer(unix), ...shimServers.map(closeServer)]);
-      await opts.audit.close?.();
+      await audit.close?.();
       for (const p of [paths.apiSocket, paths.tokenFile, ...users.map((u) => paths.shimSocket(u.uid))]) rmSync(p, { force: true });
       if (readPid(paths.pidFile) === process.pid) rmSync(paths.pidFile, { force: true });
     })());

@@ -31,7 +31,8 @@
 //   guess is still reported); 'parse-error', 'too-deep', 'too-large' for bounds.
 // - Never throws. A parse error sets ok:false; commands tree-sitter recovered are kept.
 
-import { parseScript, type Node, type ParsedScript } from './tree.js';
+import { firstPos, lastPos, type Node } from './tree.js';
+import { isEscaped, parseFaithfully } from './faithful.js';
 import { decodeWord, type Word } from './words.js';
 import { decodeHeredoc, delimiterOf, findSubstitutions, heredocEndsAt } from './heredoc.js';
 import { peel, type OpaqueReason } from './wrappers.js';
@@ -64,12 +65,12 @@ export interface ShellAnalysis {
 export interface AnalyzeOptions {
   maxDepth?: number;  // nested-shell depth analysed (default 8)
   maxLength?: number; // script length in UTF-16 units (default 1 MiB)
-  maxMillis?: number; // time budget for parsing, all nested scripts included (default 500)
+  maxMillis?: number; // time budget for parsing, all nested scripts included (default 1000)
 }
 
 export const DEFAULT_MAX_DEPTH = 8;
 export const DEFAULT_MAX_LENGTH = 1 << 20;
-export const DEFAULT_MAX_MILLIS = 500;
+export const DEFAULT_MAX_MILLIS = 1000;
 const MAX_WRAPPERS = 32;
 const CLIP = 200;
 
@@ -107,43 +108,9 @@ export function analyzeShell(script: string, opts: AnalyzeOptions = {}): ShellAn
   return { commands: a.commands, opaque: a.opaque, ok: a.ok };
 }
 
-// tree-sitter-bash reads `$'\\' ; sudo id #'` as one $'…' string (it takes \' as an escaped
-// quote even after an escaped backslash), hiding `sudo id` from analysis. Each $'…' string
-// is checked against bash's rule; a wrong one is blanked out (same length, so positions
-// into the original text stay valid) and the script parsed again.
-function parseConsistently(src: string, deadline: number): ParsedScript | null {
-  let text = src;
-  for (let round = 0; ; round++) {
-    const parsed = parseScript(text, deadline);
-    const wrong = parsed?.ansiC.filter((n) => ansiCEnd(text, n.start) !== n.end) ?? [];
-    if (!parsed || wrong.length === 0) return parsed;
-    if (round === 8) return { ...parsed, hasError: true };
-    text = blankAnsiC(text, wrong);
-  }
-}
-
-function ansiCEnd(s: string, start: number): number {
-  for (let i = start + 2; i < s.length; i++) {
-    if (s[i] === '\\') i++;
-    else if (s[i] === "'") return i + 1;
-  }
-  return s.length + 1;
-}
-
-// Replaces the contents of the given $'…' strings (as bash delimits them) with 'a's.
-function blankAnsiC(s: string, strings: Node[]): string {
-  const parts: string[] = [];
-  let at = 0;
-  for (const n of strings) {
-    const from = n.start + 2;
-    if (from < at) continue;
-    const to = Math.min(ansiCEnd(s, n.start) - 1, s.length);
-    parts.push(s.slice(at, from), s.slice(from, to).replace(/[^\n]/g, 'a'));
-    at = to;
-  }
-  parts.push(s.slice(at));
-  return parts.join('');
-}
+const clip = (s: string) => (s.length > CLIP ? `${s.slice(0, CLIP)}…` : s);
+const lineStart = (s: string, i: number) => s.lastIndexOf('\n', i - 1) + 1;
+const isBlank = (c: string | undefined) => c === ' ' || c === '\t';
 
 // Escaped blanks (`\ `) that tree-sitter dropped from the ends of a word.
 function blanksBefore(src: string, i: number): number {
@@ -155,29 +122,6 @@ function blanksAfter(src: string, i: number): number {
   while (src[i] === '\\' && isBlank(src[i + 1])) i += 2;
   return i;
 }
-
-const isBlank = (c: string | undefined) => c === ' ' || c === '\t';
-
-function isEscaped(src: string, i: number): boolean {
-  let n = 0;
-  while (i - n - 1 >= 0 && src[i - n - 1] === '\\') n++;
-  return n % 2 === 1;
-}
-
-function firstPos(n: Node): number {
-  if (n.start >= 0) return n.start;
-  for (const k of n.kids) { const p = firstPos(k); if (p >= 0) return p; }
-  return -1;
-}
-
-function lastPos(n: Node): number {
-  if (n.end >= 0) return n.end;
-  for (let i = n.kids.length - 1; i >= 0; i--) { const p = lastPos(n.kids[i]!); if (p >= 0) return p; }
-  return -1;
-}
-
-const clip = (s: string) => (s.length > CLIP ? `${s.slice(0, CLIP)}…` : s);
-const lineStart = (s: string, i: number) => s.lastIndexOf('\n', i - 1) + 1;
 
 class Analyzer {
   commands: ShellCommand[] = [];
@@ -195,7 +139,7 @@ class Analyzer {
   script(src: string, depth: number, chain: string[]): void {
     if (depth > this.maxDepth) return this.opaqueAt(clip(src), 'too-deep', depth);
     if (this.outOfTime) return;
-    const parsed = parseConsistently(src, this.deadline);
+    const parsed = parseFaithfully(src, this.deadline);
     if (!parsed) {
       this.outOfTime = true;
       return this.opaqueAt(src, 'too-large', depth, false);
@@ -340,14 +284,18 @@ class Analyzer {
     for (const s of after) this.walk(s, scope, NO_IO);
   }
 
+  // export / local / declare / readonly / typeset / unset: the keyword is an anonymous token.
   private declaration(node: Node, scope: Scope, io: Io): void {
-    const words: Node[] = [];
+    const words: Word[] = [];
     for (const k of node.kids) {
-      if (k.named) { words.push(k); this.walk(k, scope, NO_IO); }
-      else if (words.length === 0) words.push({ ...k, start: -1 });
+      if (k.named) {
+        words.push(this.word(k, scope));
+        this.walk(k, scope, NO_IO);
+      } else if (words.length === 0) {
+        words.push(decodeWord(k.type));
+      }
     }
-    const resolved = words.map((w) => (w.start < 0 ? decodeWord(w.type) : this.word(w, scope)));
-    this.exec(resolved, { text: this.text(node, scope), assignments: [], redirects: io.redirects, stdin: io.stdin }, scope.depth, scope.chain);
+    this.exec(words, { text: this.text(node, scope), assignments: [], redirects: io.redirects, stdin: io.stdin }, scope.depth, scope.chain);
   }
 
   // tree-sitter splits what bash reads as one word: around line continuations

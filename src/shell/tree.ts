@@ -22,7 +22,8 @@ export interface ParsedScript {
   hasError: boolean;      // tree-sitter produced ERROR or MISSING nodes
   firstError: Node | null;
   truncated: Node | null; // first node whose subtree was cut by MAX_TREE_DEPTH
-  ansiC: Node[];          // $'…' strings, which tree-sitter may lex wrongly (see analyze.ts)
+  ansiC: Node[];          // $'…' strings and simple commands, which tree-sitter may
+  commands: Node[];       // delimit differently from bash (see faithful.ts)
 }
 
 // Syntactic nesting bound (not the nested-shell depth): keeps the recursive analyser far
@@ -92,7 +93,7 @@ export function parseScript(src: string, deadline = Infinity): ParsedScript | nu
   const c = cursor ??= rootNode.walk();
   c.reset(rootNode);
   const root: Node = { type: 'program', named: true, start: -1, end: -1, kids: [] };
-  const out: ParsedScript = { root, hasError: rootNode.hasError, firstError: null, truncated: null, ansiC: [] };
+  const out: ParsedScript = { root, hasError: rootNode.hasError, firstError: null, truncated: null, ansiC: [], commands: [] };
   const stack: Node[] = [root];
   if (!c.gotoFirstChild()) return out;
   for (let count = 1; ; count++) {
@@ -104,6 +105,7 @@ export function parseScript(src: string, deadline = Infinity): ParsedScript | nu
     stack[stack.length - 1]!.kids.push(node);
     if (node.type === 'ERROR') out.firstError ??= node;
     else if (node.type === 'ansi_c_string') out.ansiC.push(node);
+    else if (node.type === 'command' || node.type === 'declaration_command') out.commands.push(node);
     if (!t.leaf && c.gotoFirstChild()) {
       if (stack.length < MAX_TREE_DEPTH) {
         stack.push(node);
@@ -118,4 +120,24 @@ export function parseScript(src: string, deadline = Infinity): ParsedScript | nu
       if (stack.length === 0) return out;
     }
   }
+}
+
+/** Start of the first positioned node in the subtree (structural nodes carry none), or -1. */
+export function firstPos(n: Node): number {
+  if (n.start >= 0) return n.start;
+  for (const k of n.kids) {
+    const p = firstPos(k);
+    if (p >= 0) return p;
+  }
+  return -1;
+}
+
+/** End of the last positioned node in the subtree, or -1. */
+export function lastPos(n: Node): number {
+  if (n.end >= 0) return n.end;
+  for (let i = n.kids.length - 1; i >= 0; i--) {
+    const p = lastPos(n.kids[i]!);
+    if (p >= 0) return p;
+  }
+  return -1;
 }

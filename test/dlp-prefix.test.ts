@@ -1,0 +1,151 @@
+// The "could a match still be in progress?" regexes behind the streaming boundary rule:
+// pre(R) must accept every prefix of every match of R (else a split secret could escape).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import RE2 from 're2';
+import { loadConfigFile } from '../src/config/load.js';
+import { builtinDetectors, customDetectors, Redactor, StreamRedactor } from '../src/dlp/index.js';
+import { prefixRegexSource, reserializeForTest } from '../src/dlp/regex-prefix.js';
+import { POSITIVES } from '../src/dlp/samples.js';
+import { SEED_CONFIG } from './helpers.js';
+
+/** DLP_FUZZ_RUNS=20000 for a longer fuzzing run. */
+const RUNS = Number(process.env.DLP_FUZZ_RUNS) || 400;
+
+const anchoredPre = (regex: string): RE2 => {
+  const src = prefixRegexSource(regex);
+  assert.ok(src !== null, `no prefix regex for ${regex}`);
+  return new RE2(`^(?:${src})$`);
+};
+
+function allMatches(regex: string, text: string): string[] {
+  const re = new RE2(regex, 'g');
+  const out: string[] = [];
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    if (m[0] === '') {
+      re.lastIndex++;
+      if (re.lastIndex > text.length) break;
+    } else out.push(m[0]);
+  }
+  return out;
+}
+
+function assertPrefixesAccepted(regex: string, match: string): void {
+  const pre = anchoredPre(regex);
+  for (let j = 0; j <= match.length; j++) {
+    assert.ok(pre.test(match.slice(0, j)), `prefix ${JSON.stringify(match.slice(0, j))} of a match of /${regex}/ rejected`);
+  }
+}
+
+const seedCustom = customDetectors(loadConfigFile(SEED_CONFIG, { env: {} }).config.dlp.custom_patterns);
+
+test('every built-in and seed pattern has a prefix regex', () => {
+  for (const d of [...builtinDetectors, ...seedCustom]) assert.notEqual(prefixRegexSource(d.regex), null, d.name);
+});
+
+test('every prefix of every sample secret is a possible match in progress', () => {
+  const detectors = [...builtinDetectors, ...seedCustom];
+  for (const p of POSITIVES) {
+    for (const d of detectors) {
+      for (const m of allMatches(d.regex, p.secret)) assertPrefixesAccepted(d.regex, m);
+    }
+  }
+});
+
+test('text that cannot become a match is not held', () => {
+  const email = anchoredPre(builtinDetectors.find((d) => d.name === 'email')!.regex);
+  assert.ok(email.test('john.doe@acme'));
+  assert.ok(!email.test('john doe'));
+  const aws = anchoredPre('AKIA[0-9A-Z]{16}');
+  assert.ok(aws.test('AKI'));
+  assert.ok(aws.test('AKIA0123456789ABCDEF'));
+  assert.ok(!aws.test('AKIA0123456789ABCDEFG'), 'longer than any match');
+  assert.ok(!aws.test('AKIB'));
+  const pem = anchoredPre(builtinDetectors.find((d) => d.name === 'private_key')!.regex);
+  assert.ok(pem.test('-----BEGIN RSA PRIVATE KEY-----\nMIIE'));
+  assert.ok(!pem.test('-- not a key'));
+});
+
+test('flags and syntax: case folding, dot-all, \\Q…\\E, classes, counted repeats', () => {
+  const cases: [string, string, boolean][] = [
+    ['(?i)secret=\\w+', 'SeCrEt=', true],
+    ['(?i)secret=\\w+', 'SeCrEx', false],
+    ['a(?i:b)c', 'aB', true],
+    ['a(?i:b)c', 'aBC', false], // c is outside the (?i:…) group
+    ['x(?i)y|z', 'Z', true], // (?i) reaches into later alternatives, as in RE2
+    ['a.b', 'a\n', false],
+    ['(?s)a.b', 'a\n', true],
+    ['\\Qa.b\\E+', 'a.bbb', true],
+    ['\\Qa.b\\E+', 'axb', false],
+    ['[]a]+z', ']a]', true],
+    ['[^\\n]{3}', 'ab\n', false],
+    ['[[:digit:]x]{2}', '9x', true],
+    ['a{2}{3}', 'aaaaa', true],
+    ['a{2}{3}', 'aaaaaaa', false],
+    ['a{,2}', 'a{,', true], // not a repetition in RE2: literal text
+    ['\\x{41}\\x42\\101', 'ABA', true],
+    ['(?P<name>ab)(?<other>cd)', 'abc', true],
+    ['\\bfoo\\b$', 'foo', true],
+    ['\\pL+\\d', 'é', true],
+    ['\\pL+\\d', 'é-', false],
+  ];
+  for (const [regex, text, expected] of cases) assert.equal(anchoredPre(regex).test(text), expected, `/${regex}/ on ${JSON.stringify(text)}`);
+});
+
+test('syntax the analyser does not know falls back to holding a window, still exact', () => {
+  const deep = `${'('.repeat(250)}k${')'.repeat(250)}ey=\\d+`;
+  assert.equal(prefixRegexSource(deep), null);
+  const r = new Redactor([{ name: 'deep', display: 'DEEP', regex: deep, source: 'custom' }]);
+  const s = new StreamRedactor(r, { maxMatchBytes: 1024 });
+  const text = Buffer.from(`${'plain text '.repeat(400)} key=123 ${'more '.repeat(100)}`);
+  const out: Buffer[] = [];
+  for (let i = 0; i < text.length; i += 100) out.push(s.push(text.subarray(i, i + 100)));
+  out.push(s.end());
+  assert.equal(Buffer.concat(out).toString(), r.redact(text.toString()).text);
+  assert.match(Buffer.concat(out).toString(), /\[REDACTED:DEEP\]/);
+});
+
+// Random regexes: pre(R) accepts every prefix of every match, and the analyser's reading of
+// R (assertions dropped) accepts exactly R's language.
+const atom = fc.constantFrom('a', 'b', 'c', 'k', '-', '.', '[ab]', '[^a]', '\\d', '\\.', '[a-c-]', 'K', '\\x{41}', '\\Qa.\\E', '[[:upper:]]', '\\pL');
+const assertion = fc.constantFrom('\\b', '^', '$', '\\B', '\\A', '\\z');
+const quant = fc.constantFrom('*', '+', '?', '{2}', '{1,3}', '{2,}', '*?', '+?', '??', '{0,2}?');
+const { regex: regexArb } = fc.letrec<{ regex: string }>((tie) => ({
+  regex: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    atom,
+    fc.tuple(tie('regex'), tie('regex')).map(([a, b]) => a + b),
+    fc.tuple(tie('regex'), tie('regex')).map(([a, b]) => `(?:${a}|${b})`),
+    fc.tuple(tie('regex'), quant).map(([a, q]) => `(?:${a})${q}`),
+    tie('regex').map((a) => `(${a})`),
+    tie('regex').map((a) => `(?i:${a})`),
+    tie('regex').map((a) => `(?s:${a})`),
+    tie('regex').map((a) => `(?i)${a}`),
+    fc.tuple(assertion, tie('regex')).map(([s, a]) => s + a),
+  ),
+}));
+const textArb = fc.array(fc.constantFrom('a', 'b', 'c', 'k', 'K', 'A', '-', '.', '1', '\n', ' ', '\u212a', 'é'), { maxLength: 40 }).map((a) => a.join(''));
+
+test('property: every prefix of every match of a random regex is accepted', () => {
+  fc.assert(
+    fc.property(regexArb, textArb, (regex, text) => {
+      for (const m of allMatches(regex, text)) assertPrefixesAccepted(regex, m);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test('property: the analyser reads a random regex as RE2 does', () => {
+  fc.assert(
+    fc.property(regexArb.filter((r) => !/\\b|\\B|\^|\$|\\A|\\z/.test(r)), textArb, (regex, text) => {
+      const ser = reserializeForTest(regex);
+      assert.ok(ser !== null);
+      const a = new RE2(`^(?:${regex})$`).test(text);
+      const b = new RE2(`^(?:${ser})$`).test(text);
+      assert.equal(b, a, `/${regex}/ read as /${ser}/ differs on ${JSON.stringify(text)}`);
+    }),
+    { numRuns: RUNS },
+  );
+});
