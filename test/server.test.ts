@@ -196,3 +196,65 @@ describe('control plane', { skip: !isRoot && 'needs root to run a process as ano
     assert.match(r.stderr, /cannot read the API token .*EACCES/);
   });
 });
+
+describe('audit trail', () => {
+  const logFile = () => join(srv.dir, 'events.jsonl');
+  const settle = async () => {
+    // Events are acknowledged in batches; wait until the index stops growing.
+    let last = -1;
+    for (let i = 0; i < 50; i++) {
+      const n = (await srv.api('GET', '/api/v1/events?limit=100000')).body.length as number;
+      if (n === last) return;
+      last = n;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  it('records every decision, allowed ones too, with the rule', async () => {
+    const s = (await srv.api('POST', '/api/v1/sessions', { workspace: srv.workspace })).body.id as string;
+    await srv.api('POST', `/api/v1/sessions/${s}/exec`, { command: 'echo', args: ['audited'] });
+    await srv.api('POST', `/api/v1/sessions/${s}/exec`, { command: 'sudo', args: ['id'] });
+    await settle();
+    const events = (await srv.api('GET', `/api/v1/events?session_id=${s}`)).body as { type: string; decision?: string; rule?: string; fields: Record<string, unknown> }[];
+    const policy = events.filter((e) => e.type === 'command_policy');
+    assert.deepEqual(policy.map((e) => [e.decision, e.rule]), [['allow', 'allow-safe-commands'], ['deny', 'block-shell-escape']]);
+    const finished = events.find((e) => e.type === 'command_finished')!;
+    assert.equal(finished.fields.exit_code, 0);
+    assert.equal(finished.fields.stdout, 'audited\n'); // the seed asks for include_stdout
+    const cliEvents = agentsh(['events'], [s, '--json']);
+    assert.equal(cliEvents.code, 0, cliEvents.stderr);
+    assert.equal(cliEvents.stdout.trim().split('\n').length, events.length);
+    const report = agentsh(['report'], [s]);
+    assert.equal(report.code, 0, report.stderr);
+    assert.match(report.stdout, /block-shell-escape/);
+    assert.match(report.stdout, /echo audited/);
+  });
+
+  it('audit verify passes on the live log and names the line after tampering', async () => {
+    await settle();
+    const ok = agentsh(['audit', 'verify'], [logFile()]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^verified \d+ entries/m);
+    const lines = readFileSync(logFile(), 'utf8').trimEnd().split('\n');
+    assert.ok(lines.length >= 6);
+    const key = join(srv.dir, 'audit.key');
+    const check = (name: string, content: string[]) => {
+      const f = join(srv.dir, `${name}.jsonl`);
+      writeFileSync(f, `${content.join('\n')}\n`);
+      return cli(['audit', 'verify', '--key-file', key, f]);
+    };
+    const flipped = [...lines];
+    flipped[3] = flipped[3]!.replace('"type":"', '"type":"X');
+    const oneByte = check('byte', flipped);
+    assert.equal(oneByte.code, 1);
+    assert.match(oneByte.stderr, /byte\.jsonl:4\b/);
+    const deleted = check('deleted', lines.filter((_, i) => i !== 2));
+    assert.equal(deleted.code, 1);
+    assert.match(deleted.stderr, /deleted\.jsonl:3\b/);
+    const swapped = [...lines];
+    [swapped[2], swapped[3]] = [swapped[3]!, swapped[2]!];
+    const reordered = check('reordered', swapped);
+    assert.equal(reordered.code, 1);
+    assert.match(reordered.stderr, /reordered\.jsonl:3\b/);
+  });
+});

@@ -11,6 +11,7 @@ import { openPolicy } from './context.js';
 import { parsePort, runQuery, toJson, toText, type Query } from './explain.js';
 import { CliError, EXIT, printDiagnostics, runReporting, writeJson } from './output.js';
 import { loadCases, runCases } from './policy-test.js';
+import { registerAuditCommands } from './audit-cmds.js';
 import { registerServerCommands } from './server-cmds.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -126,6 +127,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     );
 
   registerServerCommands(program, act);
+  registerAuditCommands(program, act);
 
   const schema = program.command('schema').description('JSON Schemas for editors');
   schema

@@ -11,11 +11,16 @@ import type { OutputFilter } from '../server/exec.js';
  * audit.integrity is enabled; we always chain, with a generated key file beside the log
  * (0600) when none is configured.
  */
-export async function openAudit(config: ResolvedConfig): Promise<AuditRecorder & { close(): Promise<void> }> {
+export function auditPaths(config: ResolvedConfig): { path: string; sqlitePath: string; keyFile: string } {
   const sqlitePath = config.audit.storage.sqlite_path;
   const path = config.audit.output && config.audit.output.startsWith('/') ? config.audit.output : join(dirname(sqlitePath), 'events.jsonl');
+  return { path, sqlitePath, keyFile: join(dirname(path), 'audit.key') };
+}
+
+export async function openAudit(config: ResolvedConfig): Promise<AuditRecorder & { close(): Promise<void> }> {
+  const { path, sqlitePath, keyFile } = auditPaths(config);
   const integrity = config.audit.integrity;
-  const key = integrity.enabled ? loadKey(integrity) : ensureKeyFile(join(dirname(path), 'audit.key'));
+  const key = integrity.enabled ? loadKey(integrity) : ensureKeyFile(keyFile);
   const log = await AuditLog.open({ path, sqlitePath, key, algorithm: integrity.algorithm === 'hmac-sha512' ? 'hmac-sha512' : 'hmac-sha256' });
   return {
     record: (e) => void log.enqueue({ ...e, fields: e.fields ?? {} }),
