@@ -107,18 +107,23 @@ static int read_server_pid(const char *run, unsigned long *pid) {
     return parse_ulong(buf, 0x7fffffffUL, pid) && *pid > 0;
 }
 
-/* True only if AGENTSH_GOVERNED_FD names a unix socket whose peer (for a socketpair: the
- * process that created it) is the process in <run>/server.pid. */
+/* True only if AGENTSH_GOVERNED_FD names one end of a unix socketpair (an unnamed peer)
+ * whose creator is the process in <run>/server.pid. The unnamed-peer test matters: a
+ * socket *connected* to one of the server's listening sockets also reports the server as
+ * its peer, and anyone allowed to use the shim socket can make one. */
 static int already_governed(const char *fdvar, const char *run) {
     unsigned long fd, spid;
     struct stat st;
     int dom;
     struct ucred cr;
+    struct sockaddr_un peer;
     socklen_t len;
     if (!parse_ulong(fdvar, 1023, &fd) || fd < 3) return 0;
     if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return 0;
     len = sizeof dom;
     if (getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) != 0 || dom != AF_UNIX) return 0;
+    len = sizeof peer;
+    if (getpeername((int)fd, (struct sockaddr *)&peer, &len) != 0 || len != sizeof(sa_family_t)) return 0;
     len = sizeof cr;
     if (getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || cr.pid <= 0) return 0;
     if (!read_server_pid(run, &spid)) return 0;
@@ -259,12 +264,24 @@ static int reach_server(const char *run, struct sockaddr_un *sa) {
 
 /* ---------------------------------------------------------------- the hello frame */
 
-/* Every byte >= 0x80 and every control byte becomes \u00XX ("enc":"latin1"): the server
- * recovers the exact bytes with Buffer.from(str, 'latin1'). */
+/* JSON strings with "enc":"latin1": every byte >= 0x7f and every control byte becomes
+ * \u00XX (\n \t \r \" \\ short forms), so the string's code points are the bytes and the
+ * server recovers them exactly with Buffer.from(str, 'latin1'). */
+static char short_escape(unsigned char c) {
+    switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '\n': return 'n';
+    case '\t': return 't';
+    case '\r': return 'r';
+    default: return 0;
+    }
+}
+
 static size_t json_len(const char *s) {
     size_t n = 2;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        n += (*p == '"' || *p == '\\') ? 2 : (*p < 0x20 || *p >= 0x7f) ? 6 : 1;
+        n += short_escape(*p) ? 2 : (*p < 0x20 || *p >= 0x7f) ? 6 : 1;
     return n;
 }
 
@@ -272,7 +289,8 @@ static char *json_put(char *o, const char *s) {
     static const char hex[] = "0123456789abcdef";
     *o++ = '"';
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') { *o++ = '\\'; *o++ = (char)*p; }
+        char e = short_escape(*p);
+        if (e) { *o++ = '\\'; *o++ = e; }
         else if (*p < 0x20 || *p >= 0x7f) {
             memcpy(o, "\\u00", 4); o += 4;
             *o++ = hex[*p >> 4]; *o++ = hex[*p & 15];
@@ -535,6 +553,8 @@ int main(int argc, char **argv) {
     if (!getcwd(cwd, sizeof cwd))
         refuse("agentsh: cannot determine the current directory: ", strerror(errno), "; command refused", NULL);
 
+    size_t hl;
+    char *hello = build_hello(argv, real, cwd, in_tty, isatty(1), &hl);
     struct sockaddr_un sa;
     sock = reach_server(run, &sa);
 
@@ -550,10 +570,8 @@ int main(int argc, char **argv) {
     static const int fwd[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
     for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) sigaction(fwd[i], &sa_sig, NULL);
     signal(SIGPIPE, SIG_IGN);
-    
+    fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
 
-    size_t hl;
-    char *hello = build_hello(argv, real, cwd, in_tty, isatty(1), &hl);
     send_all(hello, hl);
     free(hello);
     relay();

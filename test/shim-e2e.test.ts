@@ -123,7 +123,7 @@ describe('fail closed', () => {
   it('the server killed mid-command → the shim reports 126', async () => {
     const other = await startTestServer();
     try {
-      const p = spawn(bash, ['-c', 'sleep 5; echo late'], { env: shimEnv({ AGENTSH_RUN_DIR: other.runDir }) });
+      const p = spawn(bash, ['-c', 'sleep 2; echo late'], { env: shimEnv({ AGENTSH_RUN_DIR: other.runDir }) });
       let out = '';
       let err = '';
       p.stdout.on('data', (c: Buffer) => (out += c));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,9 @@ const REAL_BASH = realpathSync('/bin/bash');
 const UID = process.getuid?.() ?? 0;
 const tmp = realpathSync(mkdtempSync(join(tmpdir(), 'agentsh-shimp-')));
 const strays: number[] = [];
+const live = new Set<ChildProcess>(); // shims still running: killed if a test times out
 after(() => {
+  for (const c of live) c.kill('SIGKILL');
   for (const pid of strays) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -29,7 +31,8 @@ after(() => {
 let shimBin = ''; // <tmp>/bin/bash: the shim, with bash.real -> the real bash
 let counter = 0;
 before(() => {
-  const built = buildShim();
+  // AGENTSH_TEST_SHIM: test a prebuilt shim instead of compiling native/shim.c.
+  const built = process.env.AGENTSH_TEST_SHIM || buildShim();
   mkdirSync(join(tmp, 'bin'));
   shimBin = join(tmp, 'bin', 'bash');
   copyFileSync(built, shimBin);
@@ -193,6 +196,8 @@ function run(args: string[], run: string, opts: RunOpts = {}): Promise<Result> {
   }
   const t0 = process.hrtime.bigint();
   const child = spawn(opts.file ?? shimBin, args, { env, stdio: opts.stdio ?? ['pipe', 'pipe', 'pipe'], ...(opts.argv0 ? { argv0: opts.argv0 } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  live.add(child);
+  child.on('exit', () => live.delete(child));
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout?.on('data', (d: Buffer) => out.push(d));
@@ -231,8 +236,9 @@ describe('shell shim protocol (fake server)', { timeout: 60_000 }, () => {
     );
     try {
       const argv0 = bytes('my\xffshell');
-      const args = [bytes('-c'), bytes('echo \xff "q" \\ \t\x01\x7f end'), Buffer.from('é ☃'), Buffer.alloc(0), bytes('{"json":true}')];
-      const wval = bytes('w\xff\x01"\\\nz');
+      const every = Buffer.from(Array.from({ length: 255 }, (_, i) => i + 1)); // bytes 1..255
+      const args = [bytes('-c'), bytes('echo \xff "q" \\ \t\x01\x7f end'), Buffer.from('é ☃'), Buffer.alloc(0), bytes('{"json":true}'), every];
+      const wval = Buffer.concat([bytes('w\xff\x01"\\\nz'), every]);
       const cwdName = bytes('dir "q" \\ \xfe é');
       mkdirSync(Buffer.concat([bytes(`${tmp}/`), cwdName]));
       // The outer shell is the real bash (not the shim): it can pass bytes Node's spawn cannot.
@@ -255,6 +261,21 @@ describe('shell shim protocol (fake server)', { timeout: 60_000 }, () => {
       assert.equal(h.stdout_tty, false);
       // Decoding per the doc gives back UTF-8 text unchanged.
       assert.equal(Buffer.from(h.argv[3]!, 'latin1').toString('utf8'), 'é ☃');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('a hello far above 1 MiB (argv near ARG_MAX, all non-ASCII) arrives intact', async () => {
+    const r0 = newRun();
+    const fake = await fakeServer(r0, answer((c) => void c.sock.end(exitFrame(0))));
+    try {
+      const big = Array.from({ length: 12 }, (_, i) => `${i}${'é'.repeat(60_000)}`); // 12 × 120 KB, each byte escaped
+      const r = await run(['-c', 'x', ...big], r0);
+      assert.equal(r.code, 0, r.stderr.toString());
+      const hf = fake.conns[0]!.frames[0]!;
+      assert.ok(hf.payload.length > 8 * 1024 * 1024, `${hf.payload.length} bytes`);
+      assert.deepEqual(fake.conns[0]!.hello.argv.slice(3).map((a) => Buffer.from(a, 'latin1').toString('utf8')), big);
     } finally {
       await fake.close();
     }
@@ -427,7 +448,8 @@ describe('shell shim protocol (fake server)', { timeout: 60_000 }, () => {
       ).then((f) => (fake = f));
     }, 5);
     try {
-      const r = await run(['-c', 'echo x'], r0, { env: { AGENTSH_BIN: script, AGENTSH_TEST_REPORT: report } });
+      // An extra descriptor (fd 3, a socketpair end) that the server must not inherit.
+      const r = await run(['-c', 'echo x'], r0, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: { AGENTSH_BIN: script, AGENTSH_TEST_REPORT: report } });
       clearInterval(poll);
       const rep = readFileSync(report, 'utf8');
       const pid = Number(/^pid:(\d+)$/m.exec(rep)![1]);
@@ -584,6 +606,33 @@ describe('shell shim protocol (fake server)', { timeout: 60_000 }, () => {
       ['the descriptor is below 3 (stdout is such a socketpair too)', (r) => (writeFileSync(join(r, 'server.pid'), `${process.pid}\n`), { stdio: stdio4, env: { AGENTSH_GOVERNED_FD: '1' } })],
       ['the variable is not a plain number', (r) => (writeFileSync(join(r, 'server.pid'), `${process.pid}\n`), { stdio: stdio4, env: { AGENTSH_GOVERNED_FD: '3 ' } })],
     ];
+    it('not governed when the descriptor is a connection to a listening socket of the server (its peer is the server too)', async () => {
+      const r0 = newRun();
+      writeFileSync(join(r0, 'server.pid'), `${process.pid}\n`);
+      const fake = await fakeServer(
+        r0,
+        answer((c) => {
+          c.sock.end(exitFrame(42));
+        }),
+      );
+      // Anyone allowed to use the shim socket can connect to it: SO_PEERCRED on that
+      // connection names the server's pid, exactly like the server's socketpairs.
+      const forged = await new Promise<Socket>((resolve, reject) => {
+        const s = createConnection(socketPath(r0), () => resolve(s));
+        s.once('error', reject);
+      });
+      try {
+        const r = await run(['-c', 'echo ran-directly'], r0, { stdio: ['pipe', 'pipe', 'pipe', forged], env: { AGENTSH_GOVERNED_FD: '3' } });
+        assert.equal(r.stdout.toString(), '', 'the real shell must not have run');
+        assert.equal(r.code, 42);
+        assert.equal(fake.conns.length, 2, 'the forged connection and the shim');
+        assert.equal(fake.conns.filter((c) => c.hello).length, 1);
+      } finally {
+        forged.destroy();
+        await fake.close();
+      }
+    });
+
     for (const [name, setup] of negatives) {
       it(`not governed when ${name}: the command goes to the server`, async () => {
         const r0 = newRun();

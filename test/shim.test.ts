@@ -30,7 +30,7 @@ function fingerprint(p: string): string {
 }
 
 before(() => {
-  shim = buildShim();
+  shim = process.env.AGENTSH_TEST_SHIM || buildShim();
 });
 after(() => {
   rmSync(tmp, { recursive: true, force: true });
@@ -203,6 +203,23 @@ describe('shim install-shell / uninstall-shell / status (scratch roots)', () => 
     assert.equal(runIn(join(root, 'usr/bin/bash'), 'echo ok').stdout, 'ok\n');
     uninstallShell({ root, shells: ['bash', 'sh'] });
     for (const [rel, o] of orig) assert.equal(sha(join(root, rel)), o.sha);
+    assert.deepEqual(states(root), { bash: 'original', sh: 'original', zsh: 'missing' });
+  });
+
+  it('sh -> bash: one file, shimmed once for both names, .real kept once', () => {
+    const { root, orig } = scratch('merged');
+    unlinkSync(join(root, 'usr/bin/sh'));
+    symlinkSync('bash', join(root, 'usr/bin/sh'));
+    const rep = installShell({ root, shimPath: shim, shells: ['bash', 'sh'] });
+    assert.deepEqual(
+      rep.actions.map((a) => [a.inRoot, a.action, a.shells]),
+      [['/usr/bin/bash', 'installed', ['bash', 'sh']]],
+    );
+    assert.equal(sha(join(root, 'usr/bin/bash.real')), orig.get('/usr/bin/bash')!.sha);
+    assert.deepEqual(states(root), { bash: 'shim', sh: 'shim', zsh: 'missing' });
+    // run as sh: the real bash gets argv[0] "sh" (POSIX mode), through the one shim
+    assert.equal(runIn(join(root, 'bin/sh'), 'echo "$0"; case $SHELLOPTS in *posix*) echo posix on;; esac', 'sh').stdout.replace(/\s+/g, ' ').trim(), 'sh posix on');
+    uninstallShell({ root, shells: ['sh'] });
     assert.deepEqual(states(root), { bash: 'original', sh: 'original', zsh: 'missing' });
   });
 

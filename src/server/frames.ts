@@ -2,6 +2,8 @@
 // length, payload. The decoder is incremental and refuses oversized frames.
 
 export const MAX_FRAME = 1024 * 1024;
+// The hello carries argv and environ, which may legitimately be large (ARG_MAX is 2 MiB+).
+export const MAX_HELLO_FRAME = 16 * 1024 * 1024;
 
 export function encodeFrame(type: string, payload: Buffer = Buffer.alloc(0)): Buffer {
   const head = Buffer.allocUnsafe(5);
@@ -27,7 +29,8 @@ export class FrameDecoder {
     const out: { type: string; payload: Buffer }[] = [];
     while (this.buf.length >= 5) {
       const len = this.buf.readUInt32BE(1);
-      if (len > MAX_FRAME) throw new FrameError(`frame of ${len} bytes exceeds ${MAX_FRAME}`);
+      const max = this.buf[0] === 0x48 /* H */ ? MAX_HELLO_FRAME : MAX_FRAME;
+      if (len > max) throw new FrameError(`frame of ${len} bytes exceeds ${max}`);
       if (this.buf.length < 5 + len) break;
       out.push({ type: String.fromCharCode(this.buf[0]!), payload: this.buf.subarray(5, 5 + len) });
       this.buf = this.buf.subarray(5 + len);
