@@ -11,6 +11,7 @@ import { openPolicy } from './context.js';
 import { parsePort, runQuery, toJson, toText, type Query } from './explain.js';
 import { CliError, EXIT, printDiagnostics, runReporting, writeJson } from './output.js';
 import { loadCases, runCases } from './policy-test.js';
+import { shimCommand } from '../shim/install.js';
 import { registerAuditCommands } from './audit-cmds.js';
 import { registerServerCommands } from './server-cmds.js';
 
@@ -128,6 +129,14 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   registerServerCommands(program, act);
   registerAuditCommands(program, act);
+
+  program
+    .command('shim')
+    .description('The shell shim: install-shell --root DIR [--shim PATH] --bash [--sh] [--zsh] [--i-understand-this-modifies-the-host] | uninstall-shell | status')
+    .helpOption(false)
+    .allowUnknownOption()
+    .argument('[args...]')
+    .action((args: string[]) => act(() => shimCommand(args))());
 
   const schema = program.command('schema').description('JSON Schemas for editors');
   schema
