@@ -18,8 +18,16 @@ async function main(): Promise<void> {
   sections.push({ title: 'Policy decisions (seed policy)', budget: '≤ 2 µs median per decision', results: benchPolicy(`${REPO}test/fixtures/seed/default.yaml`) });
   const { benchShell } = await import('./shell.bench.js');
   sections.push({ title: 'Shell string analysis (`bash -c` pre-check)', budget: '≤ 50 µs median per typical string', results: await benchShell() });
+  const { benchExec } = await import('./exec.bench.js');
+  sections.push({ title: 'Governed command (shim → server → bash) vs bare bash', budget: '≤ 15 ms added median, aim 8 ms', results: await benchExec() });
+  const { benchShim } = await import('./shim.bench.js');
+  sections.push({ title: 'Shell shim start-up', budget: '~1 ms', results: await benchShim() });
+  const { benchAudit } = await import('./audit.bench.js');
+  sections.push({ title: 'Audit log with the HMAC chain', budget: '≥ 20k events/s, nothing lost', results: await benchAudit() });
+  const { benchDlp } = await import('./dlp.bench.js');
+  sections.push({ title: 'DLP redaction of command output', budget: '≥ 100 MB/s', results: await benchDlp() });
 
-  const fmt = (ns: number) => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+  const fmt = (ns: number) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
   const lines: string[] = [];
   for (const s of sections) {
     lines.push(`### ${s.title}`, '', `Budget: ${s.budget}.`, '', '| what | median | p90 | calls |', '|---|---|---|---|');

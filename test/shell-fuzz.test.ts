@@ -40,7 +40,7 @@ function timed(s: string): number {
 // The slowest inputs are measured again so that a GC pause or a busy machine is not a failure.
 function checkFast(s: string): void {
   let ms = timed(s);
-  for (let i = 0; i < 2 && ms >= 50; i++) ms = Math.min(ms, timed(s));
+  for (let i = 0; i < 4 && ms >= 50; i++) ms = Math.min(ms, timed(s));
   if (ms > slowest.ms) Object.assign(slowest, { ms, input: s });
   assert.ok(ms < 50, `analyzeShell took ${ms.toFixed(1)} ms on ${JSON.stringify(s.slice(0, 200))}`);
 }
@@ -81,7 +81,7 @@ describe('shell analysis fuzzing: never throws, < 50 ms per input', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')), checkFast), { ...budget, interruptAfterTimeLimit: 500, seed: 4 });
   });
 
-  after(() => console.log(`slowest fuzz input: ${slowest.ms.toFixed(2)} ms`));
+  after(() => console.log(`slowest fuzz input: ${slowest.ms.toFixed(2)} ms ${process.env.SHOW_SLOWEST ? JSON.stringify(slowest.input) : ""}`));
 });
 
 // ---------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ describe('shell analysis against bash', { skip: !hasBash && 'no /bin/bash' }, ()
       fc.constantFrom('~', '{a,b}', '{x}', '{1..2}', '*', 'a?', '[ab]', 'a#', '\\\n'),
     );
     const word = fc.array(frag, { minLength: 1, maxLength: 4 }).map((a) => a.join(''))
-      .filter((w) => !w.startsWith('\\\n') && !w.endsWith('\\\n') && !/^(\\[ \t])+$/.test(w));
+      .filter((w) => !w.startsWith('\\\n') && !w.endsWith('\\\n'));
     const cases = fc.sample(fc.array(word, { minLength: 1, maxLength: 4 }), { numRuns: 160, seed: 7 });
     let compared = 0;
     for (const words of cases) {

@@ -145,6 +145,11 @@ describe('shell analysis: words and quoting', () => {
     }
   });
 
+  it('leading assignments do not hide the command', () => {
+    const a = analyzeShell('X=1 Y="a b" sudo id');
+    assert.deepEqual(a.commands.map((x) => [x.argv, x.wrappers, x.assignments]), [[['sudo', 'id'], [], ['X=1', 'Y="a b"']], [['id'], ['sudo'], ['X=1', 'Y="a b"']]]);
+  });
+
   it('paths stay as written', () => {
     expect('/usr/bin/sudo id', [c(['/usr/bin/sudo', 'id']), c(['id'], ['sudo'])]);
     expect('./sudo', [c(['./sudo'])]);
@@ -166,8 +171,16 @@ describe('shell analysis: words and quoting', () => {
     expect("x=$'\\\\'; sudo id #'", [c(['sudo', 'id']), c(['id'], ['sudo'])]);
   });
 
+  it("tree-sitter's reading of a line that starts with a backslash does not hide a command", () => {
+    expect('echo hi\n\\sudo id', [c(['echo', 'hi']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('a <<< "x"\n\\qb', [c(['a']), c(['qb'])]);
+    expect('a\n\\\nqb', [c(['a']), c(['qb'])]);
+    expect('x"y"\n\\qb', [c(['xy']), c(['qb'])]);
+    expect('echo "a\nb" $(e\nf) x\\\ny', [c(['e']), c(['f']), c(['echo', 'a\nb', '$(e\nf)', 'xy'])]);
+  });
+
   it('escaped blanks and line continuations join words as in bash', () => {
-    expect('echo \\ a b\\  x\\\ny', [c(['echo', ' a', 'b ', 'xy'])]);
+    expect('echo \\ a b\\  x\\\ny \\  z', [c(['echo', ' a', 'b ', 'xy', ' ', 'z'])]);
   });
 
   it('a dynamic command name is opaque; its substitution is still analysed', () => {
@@ -331,6 +344,47 @@ describe('shell analysis: wrappers (every exec reported, payload carries the cha
   });
 });
 
+describe('shell analysis: code carried by builtins and variables', () => {
+  it('alias values and trap actions are nested scripts', () => {
+    expect("alias x='sudo id'; x", [c(['alias', 'x=sudo id']), c(['sudo', 'id'], ['alias'], 1), c(['id'], ['alias', 'sudo'], 1), c(['x'])]);
+    expect("trap 'sudo id' EXIT; trap - INT; trap '' HUP; trap -p", [
+      c(['trap', 'sudo id', 'EXIT']), c(['sudo', 'id'], ['trap'], 1), c(['id'], ['trap', 'sudo'], 1),
+      c(['trap', '-', 'INT']), c(['trap', '', 'HUP']), c(['trap', '-p']),
+    ]);
+  });
+
+  it('variables the shell turns into code', () => {
+    expect("PS4='$(sudo id)' bash -xc :", [c(['sudo', 'id'], ['PS4'], 1), c(['id'], ['PS4', 'sudo'], 1), c(['bash', '-xc', ':']), c([':'], ['bash -c'], 1)]);
+    expect("export PROMPT_COMMAND='rm -rf x'", [c(['export', 'PROMPT_COMMAND=rm -rf x']), c(['rm', '-rf', 'x'], ['PROMPT_COMMAND'], 1)]);
+    expect("env 'BASH_FUNC_ls%%=() { sudo id; }' bash -c ls", [
+      c(['env', 'BASH_FUNC_ls%%=() { sudo id; }', 'bash', '-c', 'ls']), c(['sudo', 'id'], ['BASH_FUNC_ls%%'], 1), c(['id'], ['BASH_FUNC_ls%%', 'sudo'], 1),
+      c(['bash', '-c', 'ls'], ['env']), c(['ls'], ['env', 'bash -c'], 1),
+    ]);
+    expect('BASH_ENV=/tmp/x bash -c id', [c(['bash', '-c', 'id']), c(['id'], ['bash -c'], 1)], ['source']);
+    expect('ENV=/tmp/x sh -c id', [c(['sh', '-c', 'id']), c(['id'], ['sh -c'], 1)], ['source']);
+    expect('PS1=$X ls', [c(['ls'])], ['eval']);
+  });
+
+  it('mapfile -C callbacks are nested scripts', () => {
+    expect("mapfile -C 'sudo id' -c 1 arr < f", [c(['mapfile', '-C', 'sudo id', '-c', '1', 'arr']), c(['sudo', 'id'], ['mapfile'], 1), c(['id'], ['mapfile', 'sudo'], 1)]);
+  });
+
+  it('substitutions quoted in a variable are code for later (arithmetic evaluation runs them)', () => {
+    expect("x='a[$(sudo id)]'; echo $((x))", [c(['sudo', 'id'], ['x'], 1), c(['id'], ['x', 'sudo'], 1), c(['echo', '$((x))'])]);
+    expect("msg='plain text'; y=$(date)", [c(['date'])]);
+  });
+
+  it('substitutions tree-sitter reads as plain words are still found', () => {
+    expect('echo "${x:-`sudo id`}"', [c(['sudo', 'id']), c(['id'], ['sudo']), c(['echo', '"${x:-`sudo id`}"'])]);
+  });
+
+  it('enable -f loads code; hash -p changes what a name runs', () => {
+    expect('enable -f /tmp/x.so foo', [c(['enable', '-f', '/tmp/x.so', 'foo'])], ['source']);
+    expect('hash -p /usr/bin/sudo ls; ls', [c(['hash', '-p', '/usr/bin/sudo', 'ls']), c(['ls'])], ['dynamic-command-name']);
+    expect('enable -n kill; hash -r', [c(['enable', '-n', 'kill']), c(['hash', '-r'])]);
+  });
+});
+
 describe('shell analysis: bounds and failures', () => {
   it('parse errors: ok false, a parse-error entry, recovered commands kept', () => {
     const a = analyzeShell('echo "unterminated $(sudo id');
@@ -373,6 +427,13 @@ describe('shell analysis: bounds and failures', () => {
     const a = analyzeShell(`${'a | '.repeat(20000)}b`, { maxMillis: 20 });
     assert.equal(a.ok, false);
     assert.deepEqual(a.opaque.map((o) => o.reason), ['too-large']);
+  });
+
+  it('the time budget also bounds the work of many nested scripts', () => {
+    const a = analyzeShell("eval 'x'; ".repeat(20000), { maxMillis: 5 });
+    assert.equal(a.ok, false);
+    assert.equal(a.opaque.filter((o) => o.reason === 'too-large').length, 1);
+    assert.ok(a.commands.length < 40000);
   });
 
   it('never throws on odd input', () => {

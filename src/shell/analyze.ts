@@ -25,17 +25,26 @@
 // - A word is resolved only when quote removal alone gives its value (see words.ts).
 //   A dynamic or glob command name is opaque 'dynamic-command-name'; its substitutions
 //   are still analysed. Dynamic arguments are kept as written.
+// - Code carried as data by builtins and variables (alias, trap, PS4, PROMPT_COMMAND,
+//   BASH_FUNC_x%%, BASH_ENV …) is analysed or made opaque, see builtins.ts.
 // - Opaque reasons: 'eval' for shell code whose text is not static (eval itself, `bash -c
 //   "$x"`, a shell reading stdin that isn't a static here-document/string); 'source' for
 //   source/.; 'unknown-wrapper-form' when a wrapper's options can't be parsed (the best
 //   guess is still reported); 'parse-error', 'too-deep', 'too-large' for bounds.
+// - Bounded: maxLength (default 1 MiB) → 'too-large'; nested-shell depth beyond maxDepth
+//   (default 8) → 'too-deep'; a time budget (maxMillis, default 1 s) for parsing and the
+//   work nested scripts multiply → 'too-large' (tree-sitter-bash is superlinear on some
+//   inputs: 64 KiB of `a | a | …` takes seconds).
 // - Never throws. A parse error sets ok:false; commands tree-sitter recovered are kept.
+//   Where tree-sitter-bash reads tokens differently from bash in ways that would hide a
+//   command, the input is patched and re-parsed (faithful.ts) or flagged (here-documents).
 
 import { firstPos, lastPos, type Node } from './tree.js';
 import { isEscaped, parseFaithfully } from './faithful.js';
 import { decodeWord, type Word } from './words.js';
 import { decodeHeredoc, delimiterOf, findSubstitutions, heredocEndsAt } from './heredoc.js';
-import { peel, type OpaqueReason } from './wrappers.js';
+import { assignmentSteps } from './builtins.js';
+import { peel, type OpaqueReason, type Step } from './wrappers.js';
 
 export type { OpaqueReason } from './wrappers.js';
 
@@ -138,11 +147,10 @@ class Analyzer {
 
   script(src: string, depth: number, chain: string[]): void {
     if (depth > this.maxDepth) return this.opaqueAt(clip(src), 'too-deep', depth);
-    if (this.outOfTime) return;
-    const parsed = parseFaithfully(src, this.deadline);
+    const parsed = this.timeLeft(src, depth) ? parseFaithfully(src, this.deadline) : null;
     if (!parsed) {
-      this.outOfTime = true;
-      return this.opaqueAt(src, 'too-large', depth, false);
+      this.timeLeft(src, depth, true);
+      return;
     }
     const scope: Scope = { src, depth, chain };
     if (parsed.hasError) {
@@ -150,6 +158,16 @@ class Analyzer {
     }
     if (parsed.truncated) this.opaqueAt(clip(this.text(parsed.truncated, scope) || src), 'too-deep', depth, false);
     this.walk(parsed.root, scope, NO_IO);
+  }
+
+  // The time budget covers parsing and the work that nested scripts and wrapper chains
+  // multiply; once spent, one 'too-large' entry is reported and analysis stops.
+  private timeLeft(text: string, depth: number, spent = false): boolean {
+    if (this.outOfTime) return false;
+    if (!spent && performance.now() <= this.deadline) return true;
+    this.outOfTime = true;
+    this.opaqueAt(text, 'too-large', depth, false);
+    return false;
   }
 
   // Structural nodes carry no position (see tree.ts): their text spans their descendants.
@@ -165,10 +183,35 @@ class Analyzer {
       case 'redirected_statement': return this.redirected(node, scope, io);
       case 'list': case 'pipeline': return this.sequence(node, scope, io);
       case 'command_substitution': case 'process_substitution': return this.walkKids(node, scope, NO_IO);
+      case 'word': return this.missedSubstitutions(node, scope);
+      case 'variable_assignment': return this.assignment(node, scope);
       case 'heredoc_redirect': case 'file_redirect': case 'herestring_redirect':
         return this.redirected({ ...node, kids: [node] }, scope, io);
       default: return this.walkKids(node, scope, io);
     }
+  }
+
+  // A plain word never holds a substitution, except where tree-sitter missed one:
+  // `${x:-\`id\`}` is read as the word \`id\` inside the expansion.
+  private missedSubstitutions(node: Node, scope: Scope): void {
+    const text = this.text(node, scope);
+    if (!text.includes('`') && !text.includes('$(')) return;
+    const subs = findSubstitutions(text);
+    if (!subs) this.opaqueAt(text, 'parse-error', scope.depth, false);
+    for (const s of subs ?? []) this.script(s, scope.depth, scope.chain);
+  }
+
+  // A statement of its own (`x=…`, not a command prefix): its value may be code for later.
+  private assignment(node: Node, scope: Scope): void {
+    const text = this.text(node, scope);
+    this.run(assignmentSteps([text]), { text, assignments: [], redirects: [], stdin: null }, scope.depth, scope.chain);
+    this.walkKids(node, scope, NO_IO);
+  }
+
+  // The substitutions in a word of a command (its assignments are handled by the command).
+  private walkWord(node: Node, scope: Scope): void {
+    if (node.type === 'variable_assignment') this.walkKids(node, scope, NO_IO);
+    else this.walk(node, scope, NO_IO);
   }
 
   private walkKids(node: Node, scope: Scope, io: Io): void {
@@ -274,13 +317,12 @@ class Analyzer {
       if (k.type === 'variable_assignment') assignments.push(this.text(k, scope));
       else if (k.type === 'command_name') words.push(...k.kids.filter((n) => n.named));
       else if (k.named ? WORD_TYPES.has(k.type) : ARG_TOKENS.has(k.type)) words.push(k);
-      if (k.named) this.walk(k, scope, NO_IO);
+      if (k.named) this.walkWord(k, scope);
     }
     words.push(...io.args, ...inner.args);
-    if (words.length > 0) {
-      const info = { text: this.text(node, scope), assignments, redirects: inner.redirects, stdin: inner.stdin };
-      this.exec(this.words(words, scope), info, scope.depth, scope.chain);
-    }
+    const info = { text: this.text(node, scope), assignments, redirects: inner.redirects, stdin: inner.stdin };
+    this.run(assignmentSteps(assignments), info, scope.depth, scope.chain);
+    if (words.length > 0) this.exec(this.words(words, scope), info, scope.depth, scope.chain);
     for (const s of after) this.walk(s, scope, NO_IO);
   }
 
@@ -290,7 +332,7 @@ class Analyzer {
     for (const k of node.kids) {
       if (k.named) {
         words.push(this.word(k, scope));
-        this.walk(k, scope, NO_IO);
+        this.walkWord(k, scope);
       } else if (words.length === 0) {
         words.push(decodeWord(k.type));
       }
@@ -299,8 +341,9 @@ class Analyzer {
   }
 
   // tree-sitter splits what bash reads as one word: around line continuations
-  // (`su\<newline>do`), `$"…"`, and it drops escaped blanks that start a word (`\ x`).
-  // Adjacent nodes with only continuations between them are merged.
+  // (`su\<newline>do`) and `$"…"`; and it drops escaped blanks (`\ x`, or `\ ` alone).
+  // Adjacent nodes with only continuations between them are merged; escaped blanks
+  // found next to or between nodes are put back.
   private words(nodes: Node[], scope: Scope): Word[] {
     const src = scope.src;
     const out: Word[] = [];
@@ -309,9 +352,15 @@ class Analyzer {
       if (n.start < 0) { out.push(this.word(n, scope)); continue; }
       const start = blanksBefore(src, n.start);
       let end = blanksAfter(src, n.end);
-      while (i + 1 < nodes.length && nodes[i + 1]!.start >= 0
-        && /^(\\\n)*$/.test(src.slice(end, blanksBefore(src, nodes[i + 1]!.start)))) end = blanksAfter(src, nodes[++i]!.end);
+      let gap = '';
+      while (i + 1 < nodes.length && nodes[i + 1]!.start >= 0) {
+        gap = src.slice(end, blanksBefore(src, nodes[i + 1]!.start));
+        if (gap !== '' && (!gap.includes('\\') || !/^(\\\n)*$/.test(gap))) break;
+        end = blanksAfter(src, nodes[++i]!.end);
+        gap = '';
+      }
       out.push(decodeWord(src.slice(start, end)));
+      if (gap.includes('\\')) for (const m of gap.matchAll(/\\[ \t](\\[ \t]|\\\n)*/g)) out.push(decodeWord(m[0]));
     }
     return out;
   }
@@ -327,7 +376,11 @@ class Analyzer {
       argv: words.map((w) => (w.static ? w.value : w.text)),
       wrappers: chain, depth, text: info.text, assignments: info.assignments, redirects: info.redirects,
     });
-    for (const step of peel(words)) {
+    this.run(peel(words), info, depth, chain);
+  }
+
+  private run(steps: Step[], info: ExecInfo, depth: number, chain: string[]): void {
+    for (const step of steps) {
       switch (step.kind) {
         case 'opaque':
           this.opaqueAt(info.text, step.reason, depth);
@@ -335,6 +388,8 @@ class Analyzer {
         case 'exec': {
           const next = [...chain, step.label];
           const d = depth + (step.nested ? 1 : 0);
+          this.run(assignmentSteps(step.assignments), info, depth, chain);
+          if (!this.timeLeft(info.text, d)) return;
           if (d > this.maxDepth || next.length > MAX_WRAPPERS) this.opaqueAt(info.text, 'too-deep', d);
           else this.exec(step.words, { ...info, assignments: [...info.assignments, ...step.assignments], stdin: step.nested ? null : info.stdin }, d, next);
           break;

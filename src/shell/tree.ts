@@ -22,8 +22,8 @@ export interface ParsedScript {
   hasError: boolean;      // tree-sitter produced ERROR or MISSING nodes
   firstError: Node | null;
   truncated: Node | null; // first node whose subtree was cut by MAX_TREE_DEPTH
-  ansiC: Node[];          // $'…' strings and simple commands, which tree-sitter may
-  commands: Node[];       // delimit differently from bash (see faithful.ts)
+  ansiC: Node[];          // $'…' strings and simple commands: tree-sitter may delimit
+  commands: Node[];       // them differently from bash (see faithful.ts)
 }
 
 // Syntactic nesting bound (not the nested-shell depth): keeps the recursive analyser far
@@ -42,17 +42,27 @@ const NO_TEXT = new Set([
   'comment', 'variable_assignments', 'herestring_redirect', 'heredoc_redirect',
   'file_redirect', 'command', 'declaration_command', 'unset_command',
 ]);
-// Named nodes that never have children (saves the gotoFirstChild call).
+// Word-like nodes whose children matter only if they may hold a substitution (or text
+// that faithful.ts checks): otherwise their text says it all and the subtree is skipped.
+const SHALLOW = new Set([
+  'string', 'concatenation', 'simple_expansion', 'expansion', 'arithmetic_expansion',
+  'translated_string', 'number', 'variable_assignment',
+]);
+const DEEP_TEXT = /\$\(|`|<\(|>\(|\n|\$'/;
+
+// Named nodes that never have children, or whose children are not used (here-document
+// bodies are scanned as text, see heredoc.ts): saves the gotoFirstChild call or more.
 const LEAVES = new Set([
-  'word', 'raw_string', 'ansi_c_string', 'variable_name', 'string_content', 'comment',
+  'heredoc_body', 'word', 'raw_string', 'ansi_c_string', 'variable_name', 'string_content', 'comment',
   'file_descriptor', 'heredoc_start', 'heredoc_end', 'heredoc_content', 'special_variable_name',
   'test_operator', 'regex', 'extglob_pattern',
 ]);
 
+const POSITIONED_TOKENS = new Set(['$', 'export', 'declare', 'typeset', 'local', 'readonly', 'unset', 'unsetenv']);
+
 interface TypeInfo { type: string; named: boolean; text: boolean; leaf: boolean }
 const types: (TypeInfo | undefined)[] = [];
 let parser: Parser | null = null;
-let cursor: Parser.TreeCursor | null = null;
 
 function getParser(): Parser {
   if (!parser) {
@@ -68,8 +78,9 @@ function typeOf(c: Parser.TreeCursor): TypeInfo {
   if (!info) {
     const type = c.nodeType;
     const named = c.nodeIsNamed;
-    // anonymous tokens are their own text, except `$` which may prefix a $"…" string
-    info = { type, named, text: named ? !NO_TEXT.has(type) : type === '$', leaf: !named || LEAVES.has(type) };
+    // anonymous tokens are their own text; positions only for `$` (which may prefix a $"…"
+    // string) and declaration keywords (which start a command's text)
+    info = { type, named, text: named ? !NO_TEXT.has(type) : POSITIONED_TOKENS.has(type), leaf: !named || LEAVES.has(type) };
     types[id] = info;
   }
   return info;
@@ -90,8 +101,8 @@ export function parseScript(src: string, deadline = Infinity): ParsedScript | nu
     return null;
   }
   const rootNode = tree.rootNode;
-  const c = cursor ??= rootNode.walk();
-  c.reset(rootNode);
+  // (TreeCursor.reset ignores its argument in this binding, so no cursor is reused)
+  const c = rootNode.walk();
   const root: Node = { type: 'program', named: true, start: -1, end: -1, kids: [] };
   const out: ParsedScript = { root, hasError: rootNode.hasError, firstError: null, truncated: null, ansiC: [], commands: [] };
   const stack: Node[] = [root];
@@ -106,7 +117,8 @@ export function parseScript(src: string, deadline = Infinity): ParsedScript | nu
     if (node.type === 'ERROR') out.firstError ??= node;
     else if (node.type === 'ansi_c_string') out.ansiC.push(node);
     else if (node.type === 'command' || node.type === 'declaration_command') out.commands.push(node);
-    if (!t.leaf && c.gotoFirstChild()) {
+    const leaf = t.leaf || (SHALLOW.has(t.type) && !DEEP_TEXT.test(src.slice(node.start, node.end)));
+    if (!leaf && c.gotoFirstChild()) {
       if (stack.length < MAX_TREE_DEPTH) {
         stack.push(node);
         continue;

@@ -8,6 +8,7 @@
 // guess is still analysed (treating the option as a flag) and an 'unknown-wrapper-form'
 // opaque entry says so.
 
+import { builtinSteps } from './builtins.js';
 import { type Word, staticWord, splitEnvString } from './words.js';
 
 export type OpaqueReason =
@@ -39,7 +40,7 @@ interface Wrapper extends OptSpec {
   nested?: boolean;      // the program is a new command line built from data: depth + 1
   noExec?: string;       // option keys after which nothing is executed (command -v …)
   implicit?: string;     // program run when none is given (xargs → echo)
-  replace?: string;      // option keys whose value, found in the program name, makes it dynamic
+  replace?: string;      // option keys whose value (a replacement string) makes the payload words holding it dynamic
 }
 
 type Opts = Map<string, Word | true>;
@@ -222,7 +223,8 @@ export function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-const isAssignment = (w: Word) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(w.static ? w.value : w.text);
+// env and sudo take any word with '=' after its first character as NAME=VALUE.
+const isAssignment = (w: Word) => /^[^=]+=/.test(w.static ? w.value : w.text);
 
 const unknownForm = (p: Parsed): Step[] => (p.unknown ? [{ kind: 'opaque', reason: 'unknown-wrapper-form' }] : []);
 
@@ -240,6 +242,8 @@ function exec(words: Word[], label: string, nested = false, assignments: string[
 export function peel(words: Word[]): Step[] {
   const name = basename(words[0]!.value);
   if (SHELLS.has(name)) return shell(words, name);
+  const builtin = builtinSteps(name, words);
+  if (builtin) return builtin;
   switch (name) {
     case 'eval': return evalStep(words);
     case 'source': case '.': return [{ kind: 'opaque', reason: 'source' }];
