@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { cli, isGone, REPO } from './helpers.js';
 import { startTestServer, writeConfig, type TestServer } from './server-harness.js';
@@ -228,6 +229,31 @@ describe('audit trail', () => {
     assert.equal(report.code, 0, report.stderr);
     assert.match(report.stdout, /block-shell-escape/);
     assert.match(report.stdout, /echo audited/);
+  });
+
+  it('streams events live over SSE', async () => {
+    const got = await new Promise<string>((resolveStream, rejectStream) => {
+      const req = request({ socketPath: join(srv.runDir, 'agentsh.sock'), path: `/api/v1/events/stream?session_id=${sid}&type=command_policy`, headers: { authorization: `Bearer ${srv.token()}` } }, (res) => {
+        let buf = '';
+        res.on('data', (c: Buffer) => {
+          buf += c.toString();
+          const m = /^data: (.*)$/m.exec(buf);
+          if (m) {
+            req.destroy();
+            clearTimeout(deadline);
+            resolveStream(m[1]!);
+          }
+        });
+      });
+      req.on('error', (e) => (e.message.includes('socket hang up') ? undefined : rejectStream(e)));
+      req.end();
+      setTimeout(() => void exec({ command: 'echo', args: ['live'] }), 200);
+      const deadline = setTimeout(() => rejectStream(new Error('no event within 10 s')), 10_000);
+    });
+    const ev = JSON.parse(got);
+    assert.equal(ev.type, 'command_policy');
+    assert.equal(ev.session_id, sid);
+    assert.equal(ev.fields.command, 'echo live');
   });
 
   it('audit verify passes on the live log and names the line after tampering', async () => {
