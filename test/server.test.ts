@@ -125,6 +125,21 @@ describe('governed exec', () => {
   });
 });
 
+describe('DLP on command output', () => {
+  it('redacts secrets in stdout, stderr and the audit excerpt; other bytes pass unchanged', async () => {
+    const r = await sh('echo key=AKIAQWERTYUIOPASDFGH; echo "mail bob@corp-mail.io" >&2; echo plain');
+    assert.equal(r.body.stdout, 'key=[REDACTED:AWS_KEY]\nplain\n');
+    assert.equal(r.body.stderr, 'mail [REDACTED:EMAIL]\n');
+    await new Promise((res) => setTimeout(res, 300));
+    const log = readFileSync(join(srv.dir, 'events.jsonl'), 'utf8');
+    assert.ok(!log.includes('AKIAQWERTYUIOPASDFGH') && !log.includes('bob@corp-mail.io'), 'no secret in the audit log');
+  });
+  it('redacts a secret that straddles output chunks', async () => {
+    const r = await sh('printf "AKIAQWER"; sleep 0.2; printf "TYUIOPASDFGH\\n"');
+    assert.equal(r.body.stdout, '[REDACTED:AWS_KEY]\n');
+  });
+});
+
 describe('environment', () => {
   it('filters the caller environment by env_policy and injects operator variables', async () => {
     const r = await exec({ command: 'bash', args: ['-c', 'echo "k=${DAYTONA_API_KEY:-unset} h=${HOME:-unset} i=${AGENTSH_INJECTED}"'], env: { DAYTONA_API_KEY: 'dtn_secret', HOME: '/home/x' } });

@@ -8,7 +8,7 @@ import { parseDuration } from '../util/duration.js';
 import { apiError, ApiClient } from './client.js';
 import { loadSettings } from './context.js';
 import { CliError, EXIT, printDiagnostics, writeJson } from './output.js';
-import { openAudit, outputFilterFactory } from './server-deps.js';
+import { dlpForServer, openAudit } from './server-deps.js';
 
 type Act = (body: () => Promise<number> | number) => () => Promise<void>;
 
@@ -31,7 +31,7 @@ export function registerServerCommands(program: Command, act: Act): void {
         const config = settings.config ?? loadConfigText('{}', '<defaults>').config;
         let server;
         try {
-          server = await startServer({ config, openAudit: () => openAudit(config), outputFilter: outputFilterFactory(config) });
+          server = await startServer({ config, openAudit: () => openAudit(config), ...dlpForServer(config) });
         } catch (err) {
           if (err instanceof AlreadyRunningError) throw new CliError(err.message, EXIT.failed);
           throw err;

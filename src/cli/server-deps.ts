@@ -5,6 +5,8 @@ import { ensureKeyFile, loadKey } from '../audit/chain.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { AuditRecorder } from '../server/context.js';
 import type { OutputFilter } from '../server/exec.js';
+import { fromConfig } from '../dlp/redactor.js';
+import { StreamRedactor } from '../dlp/stream.js';
 
 /**
  * The audit log: JSONL plus the SQLite index, HMAC-chained. agentsh chains only when
@@ -30,6 +32,14 @@ export async function openAudit(config: ResolvedConfig): Promise<AuditRecorder &
   };
 }
 
-export function outputFilterFactory(_config: ResolvedConfig): () => OutputFilter | null {
-  return () => null;
+/**
+ * DLP for the server: one redactor for its lifetime (patterns compiled once), a fresh stream
+ * state per output stream, and one-shot redaction for text that goes into audit events.
+ */
+export function dlpForServer(config: ResolvedConfig): { outputFilter: () => OutputFilter | null; redactText: (s: string) => string } {
+  const redactor = fromConfig(config.dlp);
+  return {
+    outputFilter: () => (redactor ? new StreamRedactor(redactor) : null),
+    redactText: (s) => (redactor ? redactor.redact(s).text : s),
+  };
 }

@@ -36,6 +36,8 @@ export interface ServerContext {
   audit: AuditRecorder;
   /** A fresh DLP filter for one output stream, or null when DLP is off. */
   outputFilter(): OutputFilter | null;
+  /** DLP for text recorded in audit events (command lines can carry secrets too). */
+  redactText(s: string): string;
   paths: RunPaths;
   /** Variables every command gets (sandbox.env_inject), bypassing env_policy. */
   inject: Record<string, string>;

@@ -34,6 +34,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   const stdinScript = req.stdinScript?.toString('latin1');
   const verdict = precheck(session, req.argv, { stdinIsTty: req.stdinIsTty ?? false, cwd: req.cwd, ...(stdinScript !== undefined ? { stdinScript } : {}) });
   const d = verdict.decision;
+  const text = ctx.redactText(verdict.text); // what the audit log and messages show
   const base = { session_id: session.id, command_id: commandId };
   ctx.audit.record({
     ...base,
@@ -41,13 +42,18 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     decision: d.decision,
     policy_decision: d.policyDecision,
     rule: d.rule,
-    message: d.message,
+    message: ctx.redactText(d.message),
     fields: {
-      command: verdict.text,
-      argv: req.argv,
+      command: text,
+      argv: req.argv.map(ctx.redactText),
       cwd: req.cwd,
       source: req.source,
-      ...('commands' in d ? { commands: (d as ShellDecision).commands.map((c) => ({ argv: c.argv, depth: c.depth, decision: c.decision.decision, rule: c.decision.rule })), opaque: (d as ShellDecision).opaque } : {}),
+      ...('commands' in d
+        ? {
+            commands: (d as ShellDecision).commands.map((c) => ({ argv: c.argv.map(ctx.redactText), depth: c.depth, decision: c.decision.decision, rule: c.decision.rule })),
+            opaque: (d as ShellDecision).opaque.map((o) => ({ ...o, text: ctx.redactText(o.text) })),
+          }
+        : {}),
     },
   });
 
@@ -58,14 +64,14 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   };
   // approve reaches here only when approvals are enabled; until the approvals service
   // exists nobody can answer, so it fails closed.
-  if (d.decision === 'deny') return refuse(denialMessage(d));
+  if (d.decision === 'deny') return refuse(ctx.redactText(denialMessage(d)));
   if (d.decision === 'approve') return refuse(`agentsh: command needs approval (rule=${d.rule}) and no approver is connected: ${d.message}\n`);
 
   // SHLVL: the child's stdin is a socketpair, and bash sources ~/.bashrc when stdin is a
   // socket and SHLVL is unset ("run by rshd"); a toolbox's pipes never trigger that.
   const env = childEnv(session, d, req.env, { SHLVL: req.env.SHLVL ?? '1', ...ctx.inject, AGENTSH_SESSION_ID: session.id, AGENTSH_GOVERNED_FD: '3' });
   if ('error' in env) {
-    ctx.audit.record({ ...base, type: 'command_refused', rule: 'env_policy', message: env.error, fields: { command: verdict.text } });
+    ctx.audit.record({ ...base, type: 'command_refused', rule: 'env_policy', message: env.error, fields: { command: text } });
     return refuse(`agentsh: command refused: ${env.error}\n`);
   }
 
@@ -91,7 +97,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     return refuse(`agentsh: could not start ${req.file}: ${(err as Error).message}\n`);
   }
   session.running.add(running.pid);
-  ctx.audit.record({ ...base, type: 'command_started', fields: { pid: running.pid, command: verdict.text, cwd: req.cwd } });
+  ctx.audit.record({ ...base, type: 'command_started', fields: { pid: running.pid, command: text, cwd: req.cwd } });
   const policyAudit = session.engine.policy.doc.audit ?? {};
   const status = running.done.then(
     (r) => {

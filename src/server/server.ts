@@ -21,6 +21,7 @@ export interface ServerOptions {
   /** Opened once this process holds the server lock, so a second server never touches the log. */
   openAudit: () => Promise<AuditRecorder & { close?: () => Promise<void> | void }>;
   outputFilter: () => OutputFilter | null;
+  redactText: (s: string) => string;
   log?: (line: string) => void;
 }
 
@@ -51,6 +52,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     sessions: new SessionManager(config, { enabled: config.approvals.enabled, whenUnavailable: config.approvals.when_unavailable }, (config.sandbox.seccomp as { shellc?: { opaque?: 'enforce' | 'deny' | 'allow' } } | undefined)?.shellc?.opaque ?? 'enforce'),
     audit: undefined as unknown as AuditRecorder,
     outputFilter: opts.outputFilter,
+    redactText: opts.redactText,
     paths,
     inject: { ...(config.sandbox.env_inject ?? {}) },
   };
