@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { HmacChain, verifyFile } from '../src/audit/chain.js';
 import type { AuditEventInput } from '../src/audit/event.js';
 import { AuditLog } from '../src/audit/log.js';
-import type { BenchResult } from './measure.js';
+import { median, p90, type BenchResult } from './measure.js';
 
 const KEY = Buffer.from('bench-audit-key-0123456789abcdef0123456789');
 
@@ -26,15 +26,7 @@ function event(i: number): AuditEventInput {
   };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
-function p90(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length * 0.9)]!;
-}
 
 const perSec = (nsPerEvent: number) => Math.round(1e9 / nsPerEvent).toLocaleString('en-US');
 

@@ -8,16 +8,8 @@ import { join } from 'node:path';
 import { buildShim } from '../src/shim/build.js';
 import { installShell } from '../src/shim/install.js';
 import { startTestServer } from '../test/server-harness.js';
-import type { BenchResult } from './measure.js';
+import { median, p90, type BenchResult } from './measure.js';
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-function p90(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length * 0.9)]!;
-}
 
 export async function benchExec(runs = 150): Promise<BenchResult[]> {
   const root = mkdtempSync(join(tmpdir(), 'agentsh-exec-bench-'));

@@ -25,3 +25,10 @@ export function measure(name: string, fn: (i: number) => unknown, opts: { batch?
   if (opts.note) r.note = opts.note;
   return r;
 }
+
+export function percentile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * q))]!;
+}
+export const median = (xs: readonly number[]) => percentile(xs, 0.5);
+export const p90 = (xs: readonly number[]) => percentile(xs, 0.9);
