@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { ResolvedConfig } from '../src/config/load.js';
 import { loadConfigFile } from '../src/config/load.js';
 import {
-  BUILTIN_GROUPS, DlpPatternError, Redactor, builtinDetectors, customDetectors, fromConfig, luhnValid,
+  BUILTIN_GROUPS, DlpConfigError, Redactor, builtinDetectors, customDetectors, fromConfig, luhnValid,
   type DlpConfigLike,
 } from '../src/dlp/index.js';
 import { NEGATIVES, POSITIVES, withLuhn } from '../src/dlp/samples.js';
@@ -164,8 +164,8 @@ test('a custom pattern RE2 rejects is an error naming it', () => {
   const bad = (regex: string) => () => fromConfig({ mode: 'redact', custom_patterns: [{ name: 'ok', regex: 'x' }, { name: 'broken_one', regex }] });
   for (const regex of ['(unclosed', 'a(?=b)', '(a)\\1', '[z-a]']) {
     assert.throws(bad(regex), (err: unknown) => {
-      assert.ok(err instanceof DlpPatternError);
-      assert.equal(err.detector, 'broken_one');
+      assert.ok(err instanceof DlpConfigError);
+      assert.equal(err.pattern, 'broken_one');
       assert.match(err.message, /dlp\.custom_patterns 'broken_one': invalid RE2 regex/);
       return true;
     });

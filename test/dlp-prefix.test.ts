@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import RE2 from 're2';
 import { loadConfigFile } from '../src/config/load.js';
 import { builtinDetectors, customDetectors, Redactor, StreamRedactor } from '../src/dlp/index.js';
-import { prefixRegexSource, reserializeForTest } from '../src/dlp/regex-prefix.js';
+import { fixedByteLength, hasLeadingAssertion, prefixRegexSource, reserializeForTest } from '../src/dlp/regex-prefix.js';
 import { POSITIVES } from '../src/dlp/samples.js';
 import { SEED_CONFIG } from './helpers.js';
 
@@ -145,6 +145,48 @@ test('property: the analyser reads a random regex as RE2 does', () => {
       const a = new RE2(`^(?:${regex})$`).test(text);
       const b = new RE2(`^(?:${ser})$`).test(text);
       assert.equal(b, a, `/${regex}/ read as /${ser}/ differs on ${JSON.stringify(text)}`);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test('fixed match lengths are recognised only when every match has that many bytes', () => {
+  assert.equal(fixedByteLength('AKIA[0-9A-Z]{16}'), 20);
+  assert.equal(fixedByteLength('dtn_[a-zA-Z0-9]{64}'), 68);
+  assert.equal(fixedByteLength('\\d{3}-\\d{2}-\\d{4}\\b'), 11);
+  assert.equal(fixedByteLength('(?:ab|cd)e'), 3);
+  for (const varies of ['a+', 'ab|c', 'a.b', '[^x]', '(?i)k', '\\pL', 'é', '\\W', '[\\x{80}-\\x{10FFFF}]', '(?:ab){2,3}']) {
+    assert.equal(fixedByteLength(varies), null, varies);
+  }
+});
+
+test('property: a regex said to have a fixed length only ever matches that many bytes', () => {
+  fc.assert(
+    fc.property(regexArb, textArb, (regex, text) => {
+      const len = fixedByteLength(regex);
+      if (len === null) return;
+      for (const m of allMatches(regex, text)) assert.equal(Buffer.byteLength(m), len, `/${regex}/ matched ${JSON.stringify(m)}`);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test('leading assertions are recognised', () => {
+  for (const yes of ['\\bfoo', '^a', '(?m)^#', 'a?\\Bb', '(?:x*|\\A)y', '$', '(?:\\b)+k']) assert.ok(hasLeadingAssertion(yes), yes);
+  for (const no of ['foo\\b', 'a\\bb', '[0-9]{3}-[0-9]{2}\\b', 'x+$', 'AKIA[A-Z]{16}', '(?:ab|c)\\z']) assert.ok(!hasLeadingAssertion(no), no);
+});
+
+test('property: without a leading assertion, a search on a view finds what a search from that offset finds', () => {
+  fc.assert(
+    fc.property(regexArb, textArb, fc.nat(40), (regex, text, at) => {
+      if (hasLeadingAssertion(regex)) return;
+      const buf = Buffer.from(text);
+      const from = Math.min(at, buf.length);
+      const re = new RE2(regex, 'g');
+      re.lastIndex = from;
+      const m = re.exec(buf);
+      const s = re.search(buf.subarray(from));
+      assert.equal(s < 0 ? -1 : from + s, m ? m.index : -1, `/${regex}/ on ${JSON.stringify(text)} from ${from}`);
     }),
     { numRuns: RUNS },
   );

@@ -96,6 +96,39 @@ test('property: embedded secrets never survive, whatever the chunking', () => {
   );
 });
 
+test('property: the same holds for custom patterns with assertions, flags and \\s', () => {
+  const tricky = new Redactor(
+    [
+      '(?i)password\\s*[:=]\\s*\\S+',
+      '\\bkey-\\d+\\b',
+      '^start',
+      '(?m)^#[^\\n]*$',
+      'end$',
+      'a*',
+      'x{2,5}?y',
+      '(?s)<<.*?>>',
+      '\\Bin\\B',
+      'tok_[a-z]{3,}(?:_[0-9]+)?',
+    ].map((regex, i) => ({ name: `p${i}`, display: `P${i}`, regex, source: 'custom' as const })),
+  );
+  const bits = fc.oneof(
+    fc.constantFrom('password', 'PassWord', ':', '=', ' ', '\n', 'key-', '12', 'start', '#', 'end', 'a', 'x', 'y', '<<', '>>', 'in', 'tok_', 'abc', '_9', '\t', 'é', '€').map((t) => Buffer.from(t)),
+    fc.constantFrom(0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xff, 0x00).map((b) => Buffer.from([b])), // bits of UTF-8, invalid bytes
+  );
+  const arb = fc.array(bits, { maxLength: 30 }).chain((ps) => {
+    const input = Buffer.concat(ps);
+    return fc.tuple(fc.constant(input), fc.uniqueArray(fc.integer({ min: 1, max: Math.max(1, input.length - 1) }), { maxLength: 10 }).map((c) => c.filter((x) => x < input.length).sort((a, b) => a - b)));
+  });
+  fc.assert(
+    fc.property(arb, ([input, cuts]) => {
+      const one = tricky.redactBuffer(input);
+      const st = streamed(tricky, input, cuts);
+      assert.ok(st.out.equals(one.buffer), `${JSON.stringify(input.toString())} cut at ${cuts}: ${JSON.stringify(st.out.toString())} vs ${JSON.stringify(one.buffer.toString())}`);
+    }),
+    { numRuns: RUNS * 3 },
+  );
+});
+
 test('random binary (8 MB, random chunks) streams exactly as one-shot; non-ASCII binary is byte-exact', () => {
   const rand = prng(42);
   const input = randomBytes(8 << 20);
@@ -121,6 +154,24 @@ test('random binary (8 MB, random chunks) streams exactly as one-shot; non-ASCII
   const blob = Buffer.concat([bin.subarray(0, 1000), Buffer.from(` ${key} `), bin.subarray(1000, 2000)]);
   const red = streamed(seed, blob, [500, 1003, 1010, 1500]).out;
   assert.ok(red.equals(Buffer.concat([bin.subarray(0, 1000), Buffer.from(' [REDACTED:AWS_KEY] '), bin.subarray(1000, 2000)])));
+});
+
+test('big chunks full of different secrets (decided in slices) match small chunks and one-shot', () => {
+  const input = syntheticOutput(2 << 20, 11, 300); // a secret every ~300 bytes, all kinds
+  const one = seed.redactBuffer(input);
+  assert.ok(one.findings.length > 5000);
+  const rand = prng(9);
+  for (const maxChunk of [1000, 40_000, 300_000, 3 << 20]) {
+    const cuts: number[] = [];
+    for (let c = 0; ; ) {
+      c += 1 + Math.floor(rand() * maxChunk);
+      if (c >= input.length) break;
+      cuts.push(c);
+    }
+    const st = streamed(seed, input, cuts);
+    assert.ok(st.out.equals(one.buffer), `chunks up to ${maxChunk}`);
+    assert.equal(st.findings.length, one.findings.length);
+  }
 });
 
 test('ordinary text streams without delay; only a possible secret prefix is held', () => {

@@ -18,8 +18,8 @@
 // understand makes it return null, and the caller falls back to holding a full window.
 
 type Node =
-  | { t: 'empty' }
-  | { t: 'atom'; src: string }
+  | { t: 'empty'; assert?: boolean } // assert: a zero-width assertion (^ $ \b \B \A \z)
+  | { t: 'atom'; src: string; one?: boolean } // one: always exactly one byte
   | { t: 'cat'; items: Node[] }
   | { t: 'alt'; items: Node[] }
   | { t: 'rep'; node: Node; min: number; max: number };
@@ -30,6 +30,7 @@ interface Flags {
 }
 
 const EMPTY: Node = { t: 'empty' };
+const ASSERT: Node = { t: 'empty', assert: true };
 
 class Unsupported extends Error {}
 
@@ -95,14 +96,16 @@ class Parser {
     return items.length === 1 ? items[0]! : items.length === 0 ? EMPTY : { t: 'cat', items };
   }
 
-  private wrap(src: string, foldable: boolean): Node {
-    return { t: 'atom', src: this.flags.i && foldable ? `(?i:${src})` : src };
+  private wrap(src: string, foldable: boolean, one = false): Node {
+    const fold = this.flags.i && foldable;
+    // under (?i), k and s also match U+212A and U+017F (multi-byte): not one byte
+    return { t: 'atom', src: fold ? `(?i:${src})` : src, one: one && !fold };
   }
 
   private literal(cp: number): Node {
     const ch = String.fromCodePoint(cp);
     const src = /^[A-Za-z0-9]$/.test(ch) ? ch : `\\x{${cp.toString(16)}}`;
-    return this.wrap(src, cp > 0x7f || /^[A-Za-z]$/.test(ch));
+    return this.wrap(src, cp > 0x7f || /^[A-Za-z]$/.test(ch), cp < 0x80);
   }
 
   private atom(): Node | null {
@@ -119,7 +122,7 @@ class Parser {
       case '^':
       case '$':
         this.pos++;
-        return EMPTY;
+        return ASSERT;
       case '\\':
         return this.escape();
       case '*':
@@ -200,7 +203,9 @@ class Parser {
       i++;
     }
     this.pos = i + 1;
-    return this.wrap(src.slice(start, i + 1), true);
+    const cls = src.slice(start, i + 1);
+    const ascii = !cls.startsWith('[^') && /^[\x20-\x7e]*$/.test(cls) && !/\\[pPxuWSDC0-7]|\[:\^/.test(cls);
+    return this.wrap(cls, true, ascii);
   }
 
   private quoted(): Node[] {
@@ -224,7 +229,7 @@ class Parser {
       case 'B':
       case 'A':
       case 'z':
-        return EMPTY;
+        return ASSERT;
       case 'd':
       case 'D':
       case 's':
@@ -238,7 +243,7 @@ class Parser {
       case 'n':
       case 'r':
       case 'v':
-        return { t: 'atom', src: src.slice(start, this.pos) };
+        return { t: 'atom', src: src.slice(start, this.pos), one: !'DSW'.includes(e) };
       case 'p':
       case 'P':
       case 'x':
@@ -258,7 +263,7 @@ class Parser {
       }
       case 'c':
         this.pos += 1;
-        return { t: 'atom', src: src.slice(start, this.pos) };
+        return { t: 'atom', src: src.slice(start, this.pos), one: true };
       default:
         if (e >= '0' && e <= '7') {
           let n = 1;
@@ -332,6 +337,88 @@ function ser(n: Node): string {
 export function prefixRegexSource(source: string): string | null {
   try {
     return ser(pre(new Parser(source).parse()));
+  } catch (err) {
+    if (err instanceof Unsupported) return null;
+    throw err;
+  }
+}
+
+function byteLength(n: Node): [number, number] | null {
+  switch (n.t) {
+    case 'empty':
+      return [0, 0];
+    case 'atom':
+      return n.one ? [1, 1] : null;
+    case 'cat':
+    case 'alt': {
+      let acc: [number, number] | null = null;
+      for (const x of n.items) {
+        const l = byteLength(x);
+        if (!l) return null;
+        acc = !acc ? l : n.t === 'cat' ? [acc[0] + l[0], acc[1] + l[1]] : [Math.min(acc[0], l[0]), Math.max(acc[1], l[1])];
+      }
+      return acc ?? [0, 0];
+    }
+    case 'rep': {
+      const l = byteLength(n.node);
+      return l && [l[0] * n.min, l[1] === 0 ? 0 : l[1] * n.max];
+    }
+  }
+}
+
+function nullable(n: Node): boolean {
+  switch (n.t) {
+    case 'empty':
+      return true;
+    case 'atom':
+      return false;
+    case 'cat':
+      return n.items.every(nullable);
+    case 'alt':
+      return n.items.some(nullable);
+    case 'rep':
+      return n.min === 0 || nullable(n.node);
+  }
+}
+
+/** Can an assertion be evaluated before the first byte of a match is consumed? */
+function leadAssert(n: Node): boolean {
+  switch (n.t) {
+    case 'empty':
+      return n.assert === true;
+    case 'atom':
+      return false;
+    case 'cat':
+      for (const x of n.items) {
+        if (leadAssert(x)) return true;
+        if (!nullable(x)) return false;
+      }
+      return false;
+    case 'alt':
+      return n.items.some(leadAssert);
+    case 'rep':
+      return n.max > 0 && leadAssert(n.node);
+  }
+}
+
+/** False when no assertion (\b, ^, (?m)^ …) can look at the byte before a match: then a
+ *  search started on a view beginning at position p finds exactly what a search from p
+ *  in the whole buffer finds. True when unsure. */
+export function hasLeadingAssertion(source: string): boolean {
+  try {
+    return leadAssert(new Parser(source).parse());
+  } catch (err) {
+    if (err instanceof Unsupported) return true;
+    throw err;
+  }
+}
+
+/** The length in bytes of every match of `source` when it is always the same (e.g.
+ *  `AKIA[0-9A-Z]{16}` → 20), else null. Lets the scanner find a match's start from its end. */
+export function fixedByteLength(source: string): number | null {
+  try {
+    const l = byteLength(new Parser(source).parse());
+    return l && l[0] === l[1] && Number.isFinite(l[0]) ? l[0] : null;
   } catch (err) {
     if (err instanceof Unsupported) return null;
     throw err;
