@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -171,6 +171,23 @@ describe('one server per address', () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /another server already listens on 127\.0\.0\.1:\d+/);
     assert.ok(existsSync(join(srv.runDir, 'agentsh.sock')));
+  });
+  it('the CLI starts the server when none runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentsh-autostart-'));
+    const { configFile, runDir } = writeConfig(dir);
+    mkdirSync(join(dir, 'policies'));
+    copyFileSync(join(srv.dir, 'policies', 'default.yaml'), join(dir, 'policies', 'default.yaml'));
+    try {
+      const r = cli(['session', 'list', '-c', configFile, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), []);
+      assert.ok(statSync(join(runDir, 'agentsh.sock')).isSocket());
+    } finally {
+      const pid = Number(readFileSync(join(runDir, 'server.pid'), 'utf8'));
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 100 && !isGone(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it('racing auto-starts leave exactly one server', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'agentsh-race-'));

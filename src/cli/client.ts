@@ -1,7 +1,7 @@
 // The CLI's way to the server: HTTP over the owner-only API socket with the bearer token
 // from the run directory, starting the server first when none is running.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { ResolvedConfig } from '../config/load.js';
@@ -24,23 +24,27 @@ export class ApiClient {
     return new ApiClient(runPaths(runDir, config?.server.unix_socket?.path), configFile);
   }
 
+  // A missing token file means no server has started here yet (ENOENT: `call` starts one);
+  // an unreadable one means the caller is not the operator.
   private token(): string {
     try {
       return readFileSync(this.paths.tokenFile, 'utf8').trim();
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
       throw new CliError(`cannot read the API token ${this.paths.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (the API is for the server's operator)`, EXIT.failed);
     }
   }
 
-  raw(method: string, path: string, body?: unknown, onData?: (chunk: Buffer) => void): Promise<ApiResponse> {
+  raw(method: string, path: string, body?: unknown, onData?: (chunk: Buffer) => void, auth = true): Promise<ApiResponse> {
     return new Promise((resolveReq, rejectReq) => {
+      const authorization = auth ? { authorization: `Bearer ${this.token()}` } : {};
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const req = request(
         {
           socketPath: this.paths.apiSocket,
           method,
           path,
-          headers: { authorization: `Bearer ${this.token()}`, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
+          headers: { ...authorization, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -75,6 +79,7 @@ export class ApiClient {
   }
 
   async startServer(timeoutMs = 15_000): Promise<void> {
+    mkdirSync(this.paths.runDir, { recursive: true });
     const bin = fileURLToPath(new URL('../../../bin/agentsh', import.meta.url));
     const log = openSync(`${this.paths.runDir}/server.log`, 'a');
     const child = spawn(process.execPath, [bin, 'server', ...(this.configFile ? ['--config', this.configFile] : [])], { detached: true, stdio: ['ignore', log, log] });
@@ -83,7 +88,7 @@ export class ApiClient {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const r = await this.raw('GET', '/ready');
+        const r = await this.raw('GET', '/ready', undefined, undefined, false);
         if (r.status === 200) return;
       } catch {
         // not up yet

@@ -1,5 +1,4 @@
 // CLI verbs that talk to the server: server, session, exec, events.
-import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfigText } from '../config/load.js';
@@ -14,9 +13,7 @@ type Act = (body: () => Promise<number> | number) => () => Promise<void>;
 
 function client(configPath: string | undefined): ApiClient {
   const s = loadSettings(configPath);
-  const c = ApiClient.fromConfig(s.config, s.configFile);
-  mkdirSync(c.paths.runDir, { recursive: true });
-  return c;
+  return ApiClient.fromConfig(s.config, s.configFile);
 }
 
 export function registerServerCommands(program: Command, act: Act): void {
