@@ -86,6 +86,21 @@ describe('governed exec', () => {
     assert.equal(json.code, 126);
     assert.deepEqual(JSON.parse(json.stdout).error, { code: 'E_POLICY_DENIED', rule: 'block-shell-escape', message: 'command denied by policy' });
   });
+  it('commands the pre-check cannot see are denied while no exec-time check is active', async () => {
+    const marker = join(srv.workspace, 'opaque-ran');
+    const r = await sh(`touch ${marker}; X=sudo; $X id`);
+    assert.equal(r.body.exit_code, 126);
+    assert.equal(r.body.error.rule, 'shell-opaque');
+    assert.match(r.body.error.message, /dynamic-command-name/);
+    assert.equal(existsSync(marker), false);
+    const piped = await sh('echo id | bash');
+    assert.equal(piped.body.error.rule, 'shell-opaque');
+  });
+  it('interactive shells are refused, not run ungoverned', async () => {
+    const r = await exec({ command: 'bash', args: ['-i'] });
+    assert.equal(r.body.exit_code, 126);
+    assert.equal(r.body.error.rule, 'interactive-shell');
+  });
   it('passes stdin through', async () => {
     const r = await exec({ command: 'cat', stdin: 'from stdin\n' });
     assert.equal(r.body.stdout, 'from stdin\n');

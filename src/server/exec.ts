@@ -29,6 +29,12 @@ export function precheck(session: Session, argv: readonly string[], opts: { stdi
   const text = argv.join(' ');
   if (!SHELLS.has(name)) return { decision, invocation: null, text };
   const inv = parseShellArgv(argv, opts.stdinIsTty ?? false);
+  if (inv.mode === 'interactive') {
+    // Each line of an interactive shell would need its own check; until exec-time
+    // interception exists an interactive shell would be ungoverned, so it is refused.
+    const refusal: PolicyDecision = { decision: 'deny', policyDecision: 'deny', rule: 'interactive-shell', message: 'interactive shells are not governed yet; run commands with bash -c', category: 'shell', isDefault: false, ruleIndex: -1 };
+    return { decision: refusal, invocation: inv, text };
+  }
   let script: string | null = null;
   if (inv.mode === 'command') script = inv.script;
   else if (inv.mode === 'stdin') script = opts.stdinScript ?? '';

@@ -7,6 +7,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
 import { dirname } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
+import type { OpaqueMode } from '../policy/engine.js';
 import { parseHostPort } from '../config/load.js';
 import { apiHandler, type ApiState } from './api.js';
 import type { AuditRecorder, ServerContext } from './context.js';
@@ -49,7 +50,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Requests before `ready` only reach /health and /ready; the audit recorder is set below.
   const ctx: ServerContext = {
     config,
-    sessions: new SessionManager(config, { enabled: config.approvals.enabled, whenUnavailable: config.approvals.when_unavailable }, (config.sandbox.seccomp as { shellc?: { opaque?: 'enforce' | 'deny' | 'allow' } } | undefined)?.shellc?.opaque ?? 'enforce'),
+    sessions: new SessionManager(config, { enabled: config.approvals.enabled, whenUnavailable: config.approvals.when_unavailable }, effectiveOpaqueMode(config)),
     audit: undefined as unknown as AuditRecorder,
     outputFilter: opts.outputFilter,
     redactText: opts.redactText,
@@ -124,6 +125,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (readPid(paths.pidFile) === process.pid) rmSync(paths.pidFile, { force: true });
     })());
   return { paths, token: state.token, httpAddress, close };
+}
+
+// Whether exec-time interception (the session sandbox) checks what runs. Until it does,
+// "check opaque commands at exec time" would mean not checking them at all.
+export const EXEC_INTERCEPTION_ACTIVE = false;
+
+/**
+ * sandbox.seccomp.shellc.opaque: 'enforce' (default) leaves commands the pre-check can't see
+ * (`$CMD args`, eval, `curl … | bash`) to exec-time checks. With none active they are denied,
+ * never silently allowed; 'allow' is the operator's explicit choice.
+ */
+export function effectiveOpaqueMode(config: ResolvedConfig): OpaqueMode {
+  const configured = (config.sandbox.seccomp as { shellc?: { opaque?: OpaqueMode } } | undefined)?.shellc?.opaque ?? 'enforce';
+  return configured === 'enforce' && !EXEC_INTERCEPTION_ACTIVE ? 'deny' : configured;
 }
 
 function readPid(file: string): number | null {
