@@ -1,5 +1,7 @@
 // Wires the server's audit log and DLP filter from the config.
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { CliError, EXIT } from './output.js';
 import { AuditLog } from '../audit/log.js';
 import { ensureKeyFile, loadKey } from '../audit/chain.js';
 import type { ResolvedConfig } from '../config/load.js';
@@ -22,8 +24,14 @@ export function auditPaths(config: ResolvedConfig): { path: string; sqlitePath: 
 export async function openAudit(config: ResolvedConfig): Promise<AuditRecorder & { close(): Promise<void> }> {
   const { path, sqlitePath, keyFile } = auditPaths(config);
   const integrity = config.audit.integrity;
-  const key = integrity.enabled ? loadKey(integrity) : ensureKeyFile(keyFile);
-  const log = await AuditLog.open({ path, sqlitePath, key, algorithm: integrity.algorithm === 'hmac-sha512' ? 'hmac-sha512' : 'hmac-sha256' });
+  let log: AuditLog;
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const key = integrity.enabled ? loadKey(integrity) : ensureKeyFile(keyFile);
+    log = await AuditLog.open({ path, sqlitePath, key, algorithm: integrity.algorithm === 'hmac-sha512' ? 'hmac-sha512' : 'hmac-sha256' });
+  } catch (err) {
+    throw new CliError(`cannot open the audit log ${path}: ${(err as Error).message}`, EXIT.failed);
+  }
   return {
     record: (e) => void log.enqueue({ ...e, fields: e.fields ?? {} }),
     query: (f) => log.query({ ...f, order: 'desc' }).reverse(), // the newest `limit`, oldest first
