@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, SEED_DIR } from './helpers.js';
@@ -19,11 +20,20 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-let nextPort = 18300 + (process.pid % 500) * 2;
+/** A loopback port that was free a moment ago (test files run in parallel processes). */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, rejectPort) => {
+    const s = createServer();
+    s.once('error', rejectPort);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolvePort(port));
+    });
+  });
+}
 
-export function writeConfig(dir: string, extra = ''): { configFile: string; runDir: string; port: number } {
+export function writeConfig(dir: string, port: number, extra = ''): { configFile: string; runDir: string; port: number } {
   const runDir = join(dir, 'run');
-  const port = nextPort++;
   const configFile = join(dir, 'config.yaml');
   writeFileSync(
     configFile,
@@ -47,7 +57,7 @@ export async function startTestServer(opts: { policy?: string; extraConfig?: str
   mkdirSync(join(dir, 'policies'));
   mkdirSync(join(dir, 'ws'));
   writeFileSync(join(dir, 'policies', 'default.yaml'), opts.policy ?? readFileSync(join(SEED_DIR, 'default.yaml'), 'utf8'));
-  const { configFile, runDir, port } = writeConfig(dir, opts.extraConfig);
+  const { configFile, runDir, port } = writeConfig(dir, await freePort(), opts.extraConfig);
   const proc = spawn(process.execPath, [join(REPO, 'bin/agentsh'), 'server', '-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
   let stderr = '';
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

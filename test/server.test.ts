@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { cli, isGone, REPO } from './helpers.js';
-import { startTestServer, writeConfig, type TestServer } from './server-harness.js';
+import { freePort, startTestServer, writeConfig, type TestServer } from './server-harness.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -189,7 +189,7 @@ describe('one server per address', () => {
   });
   it('the CLI starts the server when none runs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'agentsh-autostart-'));
-    const { configFile, runDir } = writeConfig(dir);
+    const { configFile, runDir } = writeConfig(dir, await freePort());
     mkdirSync(join(dir, 'policies'));
     copyFileSync(join(srv.dir, 'policies', 'default.yaml'), join(dir, 'policies', 'default.yaml'));
     try {
@@ -207,7 +207,7 @@ describe('one server per address', () => {
   it('racing auto-starts leave exactly one server', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'agentsh-race-'));
     try {
-      const { configFile, runDir } = writeConfig(dir);
+      const { configFile, runDir } = writeConfig(dir, await freePort());
       const starters = Array.from({ length: 3 }, () => spawn(process.execPath, [join(REPO, 'bin/agentsh'), 'server', '-c', configFile], { stdio: 'ignore' }));
       const codes = await Promise.race([
         Promise.all(starters.map((p) => new Promise<number | null>((r) => p.once('exit', (c) => r(c))))),
