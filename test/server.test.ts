@@ -96,6 +96,16 @@ describe('governed exec', () => {
     const piped = await sh('echo id | bash');
     assert.equal(piped.body.error.rule, 'shell-opaque');
   });
+  it('script files are checked before they run', async () => {
+    const script = join(srv.workspace, 'job.sh');
+    writeFileSync(script, 'echo step one\nsudo id\n');
+    const r = await exec({ command: 'bash', args: [script] });
+    assert.equal(r.body.exit_code, 126);
+    assert.equal(r.body.error.rule, 'block-shell-escape');
+    assert.equal(r.body.stdout, '');
+    writeFileSync(script, 'echo fine\n');
+    assert.equal((await exec({ command: 'bash', args: [script] })).body.stdout, 'fine\n');
+  });
   it('interactive shells are refused, not run ungoverned', async () => {
     const r = await exec({ command: 'bash', args: ['-i'] });
     assert.equal(r.body.exit_code, 126);

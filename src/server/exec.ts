@@ -38,7 +38,14 @@ export function precheck(session: Session, argv: readonly string[], opts: { stdi
   let script: string | null = null;
   if (inv.mode === 'command') script = inv.script;
   else if (inv.mode === 'stdin') script = opts.stdinScript ?? '';
-  else if (inv.mode === 'script') script = readScript(inv.path, opts.cwd ?? session.workspace);
+  else if (inv.mode === 'script') {
+    const read = readScript(inv.path, opts.cwd ?? session.workspace);
+    if (read.error) {
+      const refusal: PolicyDecision = { decision: 'deny', policyDecision: 'deny', rule: 'script-unchecked', message: `cannot check script ${inv.path}: ${read.error}`, category: 'shell', isDefault: false, ruleIndex: -1 };
+      return { decision: refusal, invocation: inv, text };
+    }
+    script = read.text; // null: no such file, the shell reports it and runs nothing
+  }
   if (script !== null) {
     const shell = engine.checkShell(script, 0);
     // The shell's own rule and the script's commands: the strictest wins, and the result
@@ -48,13 +55,16 @@ export function precheck(session: Session, argv: readonly string[], opts: { stdi
   return { decision, invocation: inv, text: inv.mode === 'command' ? inv.script : text };
 }
 
-function readScript(path: string, cwd: string): string | null {
+// A script that exists but can't be read whole is refused: the shell would run what the
+// pre-check never saw.
+function readScript(path: string, cwd: string): { text: string | null; error?: string } {
+  const p = path.startsWith('/') ? path : `${cwd}/${path}`;
   try {
-    const p = path.startsWith('/') ? path : `${cwd}/${path}`;
-    if (statSync(p).size > MAX_SCRIPT_BYTES) return null;
-    return readFileSync(p, 'latin1');
-  } catch {
-    return null; // the shell reports the missing file itself
+    if (statSync(p).size > MAX_SCRIPT_BYTES) return { text: null, error: `larger than ${MAX_SCRIPT_BYTES} bytes` };
+    return { text: readFileSync(p, 'utf8') };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR' ? { text: null } : { text: null, error: code ?? String(err) };
   }
 }
 
