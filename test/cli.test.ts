@@ -101,6 +101,17 @@ describe('agentsh CLI', () => {
     for (const r of [missing, kind, port, verb]) noStack(r.stderr);
   });
 
+  it('detect reports what is active, not just what the kernel offers', () => {
+    const r = cli(['detect', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.mode, 'precheck-only');
+    assert.match(j.kernel['landlock abi'] ?? j.kernel.probe, /^\d+$|failed/);
+    const file = j.domains.find((d: { domain: string }) => d.domain === 'file');
+    assert.equal(file.enforced, false); // Landlock may be available; nothing uses it yet
+    assert.ok(j.score < 100);
+  });
+
   it('exports JSON Schemas, and the committed ones are current', () => {
     const r = cli(['schema', 'export', '--out', tmp]);
     assert.equal(r.code, 0, r.stderr);

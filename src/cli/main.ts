@@ -13,6 +13,7 @@ import { CliError, EXIT, printDiagnostics, runReporting, writeJson } from './out
 import { loadCases, runCases } from './policy-test.js';
 import { shimCommand } from '../shim/install.js';
 import { registerAuditCommands } from './audit-cmds.js';
+import { detect, formatDetect } from './detect.js';
 import { registerServerCommands } from './server-cmds.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -129,6 +130,19 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   registerServerCommands(program, act);
   registerAuditCommands(program, act);
+
+  program
+    .command('detect')
+    .description('What the kernel offers and what agentsh actually enforces with it')
+    .option('--json', 'print JSON')
+    .action((o: { json?: boolean }) =>
+      act(() => {
+        const r = detect();
+        if (o.json) writeJson(r);
+        else process.stdout.write(formatDetect(r));
+        return EXIT.ok;
+      })(),
+    );
 
   program
     .command('shim')
