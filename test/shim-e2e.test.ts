@@ -120,22 +120,27 @@ describe('fail closed', () => {
     assert.match(r.stderr, /cannot reach the agentsh server/);
     assert.equal(existsSync(marker), false);
   });
-  it('the server killed mid-command → the shim reports 126', async () => {
+  it('the server killed mid-command → the shim reports 126 and the command dies with it', async () => {
     const other = await startTestServer();
+    const pidFile = join(root, 'killed.pid');
     try {
-      const p = spawn(bash, ['-c', 'sleep 2; echo late'], { env: shimEnv({ AGENTSH_RUN_DIR: other.runDir }) });
+      const p = spawn(bash, ['-c', `echo $$ > ${pidFile}; exec sleep 30`], { env: shimEnv({ AGENTSH_RUN_DIR: other.runDir }) });
       let out = '';
       let err = '';
       p.stdout.on('data', (c: Buffer) => (out += c));
       p.stderr.on('data', (c: Buffer) => (err += c));
-      await new Promise((r) => setTimeout(r, 700));
+      for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 50));
+      const commandPid = Number(readFileSync(pidFile, 'utf8'));
       other.proc.kill('SIGKILL');
       const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
       assert.equal(code, 126);
       assert.match(err, /lost connection to the agentsh server/);
       assert.equal(out, '');
+      for (let i = 0; i < 40 && !isGone(commandPid); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(isGone(commandPid), 'the command does not outlive the server');
     } finally {
       await other.stop();
     }
   });
+
 });

@@ -79,6 +79,8 @@ export interface OutputFilter {
 }
 
 export interface LaunchSpec {
+  /** The sandbox launcher binary; commands start through it so they die with the server. */
+  launcher: string | null;
   file: string;
   argv: string[]; // argv[0] included; the child sees argv[0] as given
   cwd: string;
@@ -111,16 +113,36 @@ const EXCERPT_BYTES = 4096;
 // still hold the pipes) before we stop relaying and report the exit.
 const DRAIN_AFTER_EXIT_MS = 500;
 
+// What every command gets until the full session sandbox is wired: it dies with the server
+// (PR_SET_PDEATHSIG) instead of running on unobserved, and keeps the governed marker (fd 3).
+const BASE_PLAN = 'pdeathsig\nkeep_fd\t3\n';
+
 export function launch(spec: LaunchSpec, io: LaunchIO): Running {
-  const child: ChildProcess = spawn(spec.file, spec.argv.slice(1), {
-    argv0: spec.argv[0] ?? spec.file,
+  const argv0 = spec.argv[0] ?? spec.file;
+  const [file, args] = spec.launcher ? [spec.launcher, ['--plan-fd', '4', '--report-fd', '5', '--', spec.file, argv0, ...spec.argv.slice(1)]] : [spec.file, spec.argv.slice(1)];
+  const child: ChildProcess = spawn(file, args, {
+    argv0: spec.launcher ? 'agentsh-launcher' : argv0,
     cwd: spec.cwd,
     env: spec.env,
     detached: true, // own process group: timeouts and signals reach the whole tree
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe'], // fd 3: the governed marker (a socketpair end the server created)
+    // fd 3: the governed marker (a socketpair end the server created); 4: plan; 5: report
+    stdio: spec.launcher ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe'],
     ...(spec.uid !== undefined ? { uid: spec.uid } : {}),
     ...(spec.gid !== undefined ? { gid: spec.gid } : {}),
   });
+  if (spec.launcher) {
+    const stdio = child.stdio as unknown as (NodeJS.ReadableStream & NodeJS.WritableStream)[];
+    const plan = stdio[4];
+    plan?.on('error', () => {});
+    plan?.end(BASE_PLAN);
+    const report = stdio[5];
+    let facts = '';
+    report?.on('data', (c: Buffer) => (facts += c.toString('utf8')));
+    report?.on('end', () => {
+      // A failed setup step means nothing was exec'd: say why.
+      for (const line of facts.split('\n')) if (line.startsWith('fail ')) io.stderr(Buffer.from(`agentsh: sandbox setup failed: ${line.slice(5)}\n`));
+    });
+  }
   const pgid = child.pid ?? -1;
   let timedOut = false;
   const counts = { stdout: 0, stderr: 0 };

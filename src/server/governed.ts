@@ -81,6 +81,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   try {
     running = launch(
       {
+        launcher: ctx.launcher,
         file: req.file,
         argv: req.argv,
         cwd: req.cwd,

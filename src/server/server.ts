@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import type { OpaqueMode } from '../policy/engine.js';
 import { parseHostPort } from '../config/load.js';
+import { buildLauncher } from '../sandbox/launcher.js';
 import { apiHandler, type ApiState } from './api.js';
 import type { AuditRecorder, ServerContext } from './context.js';
 import type { OutputFilter } from './exec.js';
@@ -56,6 +57,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     redactText: opts.redactText,
     paths,
     inject: { ...(config.sandbox.env_inject ?? {}) },
+    launcher: buildLauncher(),
   };
   const handler = apiHandler(ctx, state);
 
