@@ -37,6 +37,9 @@ describe('server basics', () => {
     const m = await srv.api('GET', '/metrics', undefined, null);
     assert.match(String(m.body), /^agentsh_sessions_active \d+$/m);
     assert.match(String(m.body), /^# TYPE agentsh_commands_total counter$/m);
+    await sh('sudo id');
+    const denied = Number(/^agentsh_commands_total\{outcome="denied"\} (\d+)$/m.exec(String((await srv.api('GET', '/metrics', undefined, null)).body))?.[1]);
+    assert.ok(denied >= 1, 'denied commands are counted');
   });
   it('refuses the API without the token, or with a wrong one', async () => {
     assert.equal((await srv.api('GET', '/api/v1/sessions', undefined, null)).status, 401);

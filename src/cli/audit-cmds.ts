@@ -6,8 +6,7 @@ import type { Command } from 'commander';
 import { formatVerifyResult, loadKey, verifyFile } from '../audit/chain.js';
 import { AuditIndexReader } from '../audit/log.js';
 import { sessionReport } from '../audit/report.js';
-import { loadConfigText } from '../config/load.js';
-import { loadSettings } from './context.js';
+import { configOrDefaults, loadSettings } from './context.js';
 import { CliError, EXIT } from './output.js';
 import { auditPaths } from './server-deps.js';
 
@@ -46,7 +45,7 @@ export function registerAuditCommands(program: Command, act: Act): void {
     .option('-c, --config <file>', 'config file')
     .action((sid: string, o: { summary?: boolean; config?: string }) =>
       act(() => {
-        const config = loadSettings(o.config).config ?? loadConfigText('{}', '<defaults>').config;
+        const config = configOrDefaults(loadSettings(o.config));
         const { sqlitePath } = auditPaths(config);
         if (!existsSync(sqlitePath)) throw new CliError(`no audit index at ${sqlitePath}`, EXIT.failed);
         const events = new AuditIndexReader(sqlitePath).query({ session_id: sid });

@@ -2,12 +2,13 @@
 // the policy directory), and how a policy argument (path or name) is resolved.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { findConfigFile, loadConfigFile } from '../config/load.js';
+import { findConfigFile, loadConfigFile, loadConfigText } from '../config/load.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 import { DEFAULT_APPROVALS, type ApprovalSettings } from '../policy/decision.js';
 import { PolicyEngine, type OpaqueMode } from '../policy/engine.js';
 import { loadPolicyFile, type LoadedPolicy } from '../policy/load.js';
+import { configuredOpaqueMode } from '../server/server.js';
 import { sessionVars } from '../policy/session-vars.js';
 import type { Diagnostic } from '../util/diagnostics.js';
 import { CliError } from './output.js';
@@ -30,8 +31,13 @@ export function loadSettings(configPath: string | undefined, discover = true): P
     enabled: config.approvals.enabled,
     whenUnavailable: config.approvals.when_unavailable,
   };
-  const opaque = ((config.sandbox as { seccomp?: { shellc?: { opaque?: string } } } | undefined)?.seccomp?.shellc?.opaque ?? 'enforce') as OpaqueMode;
+  const opaque = configuredOpaqueMode(config);
   return { config, configFile: file, configDiagnostics: diagnostics, approvals, opaque, policiesDir: config.policies.dir ?? null };
+}
+
+/** The loaded config, or agentsh's defaults when no config file exists. */
+export function configOrDefaults(settings: PolicySettings): ResolvedConfig {
+  return settings.config ?? loadConfigText('{}', '<defaults>').config;
 }
 
 /** A policy argument is a file path, or a name looked up in policies.dir (NAME.yaml, NAME.yml). */
@@ -64,11 +70,11 @@ export function parseVarFlags(flags: string[]): Record<string, string> {
   return out;
 }
 
-export function openPolicy(arg: string, opts: { config?: string; vars?: string[]; strict?: boolean; workspace?: string }): PolicyContext {
+export function openPolicy(arg: string, opts: { config?: string; vars?: string[]; extraVars?: Record<string, string>; strict?: boolean; workspace?: string }): PolicyContext {
   const settings = loadSettings(opts.config);
   const loaded = loadPolicyFile(resolvePolicyPath(arg, settings), { strict: opts.strict ?? false });
   const markers = settings.config?.policies.project_markers;
-  const vars = sessionVars({ workspace: opts.workspace ?? process.cwd(), extra: parseVarFlags(opts.vars ?? []), ...(markers ? { markers } : {}) });
+  const vars = sessionVars({ workspace: opts.workspace ?? process.cwd(), extra: { ...opts.extraVars, ...parseVarFlags(opts.vars ?? []) }, ...(markers ? { markers } : {}) });
   const compiled = compilePolicy(loaded, { vars });
   const engine = new PolicyEngine(compiled, { approvals: settings.approvals, opaque: settings.opaque });
   return { loaded, compiled, engine, settings, vars };

@@ -116,8 +116,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action((arg: string, casesFile: string, o: { config?: string; var: string[] }) =>
       act(() => {
         const { doc, source } = loadCases(casesFile);
-        const vars = [...Object.entries(doc.vars ?? {}).map(([k, v]) => `${k}=${v}`), ...o.var];
-        const ctx = openPolicy(arg, { vars, ...(o.config ? { config: o.config } : {}) });
+        const ctx = openPolicy(arg, { vars: o.var, extraVars: doc.vars ?? {}, ...(o.config ? { config: o.config } : {}) });
         const results = runCases(ctx.engine, doc, source);
         for (const r of results) {
           process.stdout.write(r.ok ? `ok   ${r.name}\n` : `FAIL ${r.name} (${r.location}): expected ${r.expected}, got ${r.actual}\n`);

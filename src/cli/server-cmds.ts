@@ -1,11 +1,10 @@
 // CLI verbs that talk to the server: server, session, exec, events.
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfigText } from '../config/load.js';
 import { AlreadyRunningError, startServer } from '../server/server.js';
 import { parseDuration } from '../util/duration.js';
 import { apiError, ApiClient } from './client.js';
-import { loadSettings } from './context.js';
+import { configOrDefaults, loadSettings } from './context.js';
 import { CliError, EXIT, printDiagnostics, writeJson } from './output.js';
 import { dlpForServer, openAudit } from './server-deps.js';
 
@@ -25,7 +24,7 @@ export function registerServerCommands(program: Command, act: Act): void {
       act(async () => {
         const settings = loadSettings(o.config);
         printDiagnostics(settings.configDiagnostics);
-        const config = settings.config ?? loadConfigText('{}', '<defaults>').config;
+        const config = configOrDefaults(settings);
         let server;
         try {
           server = await startServer({ config, openAudit: () => openAudit(config), ...dlpForServer(config) });

@@ -6,7 +6,7 @@ import type { Diagnostic, Severity } from '../util/diagnostics.js';
 import type { SourcePath } from '../util/yaml-source.js';
 import type { CompiledCommandRule, CompiledFileRule, CompiledNetworkRule, CompiledPolicy } from './compile.js';
 import { templateFieldsUsed, TEMPLATE_FIELDS, type ApprovalSettings } from './decision.js';
-import { hasGlobMeta } from './glob.js';
+import { compileGlob, hasGlobMeta } from './glob.js';
 import type { LoadedPolicy } from './load.js';
 import { referencedVars } from './vars.js';
 
@@ -197,7 +197,7 @@ function coversPath(a: string, b: string): boolean {
   const p = prefixOf(a);
   if (p !== null && b.startsWith(`${p}/`)) return true;
   if (a.startsWith('**/') && !hasGlobMeta(a.slice(3)) && b.endsWith(a.slice(2))) return true;
-  return !hasGlobMeta(b) && new RegExp(`^${globSourceFor(a)}$`).test(b);
+  return !hasGlobMeta(b) && compileGlob(a, '/').test(b);
 }
 
 function overlapsPath(a: string, b: string): string | null {
@@ -206,9 +206,6 @@ function overlapsPath(a: string, b: string): string | null {
   return null;
 }
 
-function globSourceFor(glob: string): string {
-  return glob.replace(/[.+^$(){}|\\]/g, '\\$&').replace(/\*\*/g, '\u0000').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\u0000/g, '.*');
-}
 
 function coversOps(a: CompiledFileRule, ops: Set<string> | null): boolean {
   if (a.ops === null) return true;

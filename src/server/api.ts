@@ -13,7 +13,6 @@ const MAX_BODY = 16 * 1024 * 1024;
 export interface ApiState {
   ready: boolean;
   token: string;
-  counters: Map<string, number>;
   startedAt: number;
 }
 
@@ -122,7 +121,7 @@ async function handle(ctx: ServerContext, state: ApiState, req: IncomingMessage,
       ctx.audit.record({ type: 'session_destroyed', session_id: s.id, fields: { commands: s.commands } });
       return json(res, 200, { id, destroyed: true });
     }
-    if (id && action === 'exec' && method === 'POST') return exec(ctx, state, id, await readJson(req), res);
+    if (id && action === 'exec' && method === 'POST') return exec(ctx, id, await readJson(req), res);
   }
   if (resource === 'events' && method === 'GET') {
     const filter: EventFilter = {};
@@ -140,7 +139,7 @@ async function handle(ctx: ServerContext, state: ApiState, req: IncomingMessage,
   throw new HttpError(404, `no route ${method} ${path}`, 'E_NOT_FOUND');
 }
 
-async function exec(ctx: ServerContext, state: ApiState, sessionId: string, b: Record<string, unknown>, res: ServerResponse): Promise<void> {
+async function exec(ctx: ServerContext, sessionId: string, b: Record<string, unknown>, res: ServerResponse): Promise<void> {
   const session = ctx.sessions.get(sessionId);
   const command = str(b.command, 'command', true)!;
   if (b.args !== undefined && (!Array.isArray(b.args) || b.args.some((a) => typeof a !== 'string'))) throw new HttpError(400, "'args' must be a list of strings");
@@ -171,7 +170,6 @@ async function exec(ctx: ServerContext, state: ApiState, sessionId: string, b: R
     run.running.endStdin();
   }
   const status = await run.status;
-  bump(state, run.running ? 'allowed' : 'denied');
   if (streaming) {
     line({ type: 'exit', exit_code: status, command_id: run.commandId, decision: run.decision });
     return void res.end();
@@ -190,10 +188,6 @@ function stream(ctx: ServerContext, filter: EventFilter, req: IncomingMessage, r
   req.on('close', unsubscribe);
 }
 
-function bump(state: ApiState, key: string): void {
-  state.counters.set(key, (state.counters.get(key) ?? 0) + 1);
-}
-
 function metrics(ctx: ServerContext, state: ApiState): string {
   const lines = [
     '# HELP agentsh_sessions_active Sessions currently open.',
@@ -201,8 +195,8 @@ function metrics(ctx: ServerContext, state: ApiState): string {
     `agentsh_sessions_active ${ctx.sessions.list().length}`,
     '# HELP agentsh_commands_total Governed commands by outcome.',
     '# TYPE agentsh_commands_total counter',
-    `agentsh_commands_total{outcome="allowed"} ${state.counters.get('allowed') ?? 0}`,
-    `agentsh_commands_total{outcome="denied"} ${state.counters.get('denied') ?? 0}`,
+    `agentsh_commands_total{outcome="allowed"} ${ctx.counters.get('allowed') ?? 0}`,
+    `agentsh_commands_total{outcome="denied"} ${ctx.counters.get('denied') ?? 0}`,
     '# HELP agentsh_uptime_seconds Seconds since the server started.',
     '# TYPE agentsh_uptime_seconds gauge',
     `agentsh_uptime_seconds ${((Date.now() - state.startedAt) / 1000).toFixed(0)}`,

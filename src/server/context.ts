@@ -39,6 +39,8 @@ export interface ServerContext {
   /** DLP for text recorded in audit events (command lines can carry secrets too). */
   redactText(s: string): string;
   paths: RunPaths;
+  /** Governed commands by outcome (allowed, denied), for /metrics: shim and API alike. */
+  counters: Map<string, number>;
   /** The sandbox launcher binary (null: commands are spawned directly). */
   launcher: string | null;
   /** Variables every command gets (sandbox.env_inject), bypassing env_policy. */

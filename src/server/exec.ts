@@ -32,18 +32,14 @@ export function precheck(session: Session, argv: readonly string[], opts: { stdi
   if (inv.mode === 'interactive') {
     // Each line of an interactive shell would need its own check; until exec-time
     // interception exists an interactive shell would be ungoverned, so it is refused.
-    const refusal: PolicyDecision = { decision: 'deny', policyDecision: 'deny', rule: 'interactive-shell', message: 'interactive shells are not governed yet; run commands with bash -c', category: 'shell', isDefault: false, ruleIndex: -1 };
-    return { decision: refusal, invocation: inv, text };
+    return { decision: refusal('interactive-shell', 'interactive shells are not governed yet; run commands with bash -c'), invocation: inv, text };
   }
   let script: string | null = null;
   if (inv.mode === 'command') script = inv.script;
   else if (inv.mode === 'stdin') script = opts.stdinScript ?? '';
   else if (inv.mode === 'script') {
     const read = readScript(inv.path, opts.cwd ?? session.workspace);
-    if (read.error) {
-      const refusal: PolicyDecision = { decision: 'deny', policyDecision: 'deny', rule: 'script-unchecked', message: `cannot check script ${inv.path}: ${read.error}`, category: 'shell', isDefault: false, ruleIndex: -1 };
-      return { decision: refusal, invocation: inv, text };
-    }
+    if (read.error) return { decision: refusal('script-unchecked', `cannot check script ${inv.path}: ${read.error}`), invocation: inv, text };
     script = read.text; // null: no such file, the shell reports it and runs nothing
   }
   if (script !== null) {
@@ -53,6 +49,11 @@ export function precheck(session: Session, argv: readonly string[], opts: { stdi
     decision = { ...stricter(decision, shell), commands: shell.commands, opaque: shell.opaque, parsed: shell.parsed };
   }
   return { decision, invocation: inv, text: inv.mode === 'command' ? inv.script : text };
+}
+
+/** A deny made by the exec path itself (no policy rule could decide it). */
+function refusal(rule: string, message: string): PolicyDecision {
+  return { decision: 'deny', policyDecision: 'deny', rule, message, category: 'shell', isDefault: false, ruleIndex: -1 };
 }
 
 // A script that exists but can't be read whole is refused: the shell would run what the

@@ -58,7 +58,9 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   });
 
   const summary = { decision: d.decision, rule: d.rule, message: d.message };
+  const count = (outcome: 'allowed' | 'denied') => ctx.counters.set(outcome, (ctx.counters.get(outcome) ?? 0) + 1);
   const refuse = (message: string): GovernedRun => {
+    count('denied');
     io.stderr(Buffer.from(message));
     return { commandId, decision: summary, running: null, status: Promise.resolve(EXIT_DENIED) };
   };
@@ -97,6 +99,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   } catch (err) {
     return refuse(`agentsh: could not start ${req.file}: ${(err as Error).message}\n`);
   }
+  count('allowed');
   session.running.add(running.pid);
   ctx.audit.record({ ...base, type: 'command_started', fields: { pid: running.pid, command: text, cwd: req.cwd } });
   const policyAudit = session.engine.policy.doc.audit ?? {};

@@ -47,7 +47,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const addr = parseHostPort(config.server.http.addr);
   if (!addr) throw new Error(`invalid server.http.addr '${config.server.http.addr}'`);
 
-  const state: ApiState = { ready: false, token: '', counters: new Map(), startedAt: Date.now() };
+  const state: ApiState = { ready: false, token: '', startedAt: Date.now() };
   // Requests before `ready` only reach /health and /ready; the audit recorder is set below.
   const ctx: ServerContext = {
     config,
@@ -58,6 +58,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     paths,
     inject: { ...(config.sandbox.env_inject ?? {}) },
     launcher: buildLauncher(),
+    counters: new Map(),
   };
   const handler = apiHandler(ctx, state);
 
@@ -139,8 +140,12 @@ export const EXEC_INTERCEPTION_ACTIVE = false;
  * never silently allowed; 'allow' is the operator's explicit choice.
  */
 export function effectiveOpaqueMode(config: ResolvedConfig): OpaqueMode {
-  const configured = (config.sandbox.seccomp as { shellc?: { opaque?: OpaqueMode } } | undefined)?.shellc?.opaque ?? 'enforce';
+  const configured = configuredOpaqueMode(config);
   return configured === 'enforce' && !EXEC_INTERCEPTION_ACTIVE ? 'deny' : configured;
+}
+
+export function configuredOpaqueMode(config: ResolvedConfig): OpaqueMode {
+  return config.sandbox.seccomp?.shellc?.opaque ?? 'enforce';
 }
 
 function readPid(file: string): number | null {

@@ -50,6 +50,7 @@ export function startShimServers(ctx: ServerContext, users: ShimUser[], sessionF
 function handleConnection(ctx: ServerContext, user: ShimUser, sock: Socket, sessionFor: (user: ShimUser, env: Record<string, string>, cwd: string) => Session): void {
   const decoder = new FrameDecoder();
   let hello: Hello | null = null;
+  let request: Decoded | null = null;
   let run: GovernedRun | null = null;
   let stdinBuffered: Buffer[] | null = null; // stdin-fed scripts: collected to EOF before the pre-check
   let stdinBytes = 0;
@@ -71,8 +72,7 @@ function handleConnection(ctx: ServerContext, user: ShimUser, sock: Socket, sess
   };
   sock.on('drain', () => run?.running?.resume());
 
-  const start = (h: Hello, script?: Buffer) => {
-    const { argv, env, cwd, realShell } = decodeHello(h);
+  const start = (h: Hello, { argv, env, cwd, realShell }: Decoded, script?: Buffer) => {
     let session: Session;
     try {
       session = sessionFor(user, env, cwd);
@@ -102,8 +102,9 @@ function handleConnection(ctx: ServerContext, user: ShimUser, sock: Socket, sess
         if (!/\.real$/.test(hello.real_shell)) return fail(`refusing to run ${hello.real_shell}: not a shell kept by the shim`);
         // A shell with no -c and no script reads its commands from stdin: the whole script
         // is needed before the pre-check can decide.
-        if (parseShellArgv(decodeHello(hello).argv, hello.stdin_tty ?? false).mode === 'stdin') stdinBuffered = [];
-        else start(hello);
+        request = decodeHello(hello);
+        if (parseShellArgv(request.argv, hello.stdin_tty ?? false).mode === 'stdin') stdinBuffered = [];
+        else start(hello, request);
         continue;
       }
       if (f.type === 'I') {
@@ -116,7 +117,7 @@ function handleConnection(ctx: ServerContext, user: ShimUser, sock: Socket, sess
         if (stdinBuffered) {
           const script = Buffer.concat(stdinBuffered);
           stdinBuffered = null;
-          start(hello, script);
+          start(hello, request!, script);
         } else run?.running?.endStdin();
       } else if (f.type === 'K') {
         const sig = f.payload[0];
@@ -133,7 +134,14 @@ function handleConnection(ctx: ServerContext, user: ShimUser, sock: Socket, sess
 
 // The shim sends every byte of argv, env and cwd as a latin1 code point (enc: latin1), so
 // arguments that are not UTF-8 arrive intact.
-function decodeHello(h: Hello): { argv: string[]; env: Record<string, string>; cwd: string; realShell: string } {
+interface Decoded {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  realShell: string;
+}
+
+function decodeHello(h: Hello): Decoded {
   const decode = (s: string) => (h.enc === 'latin1' ? Buffer.from(s, 'latin1').toString('utf8') : s);
   const env: Record<string, string> = {};
   for (const kv of h.env) {
