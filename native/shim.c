@@ -130,6 +130,42 @@ static int already_governed(const char *fdvar, const char *run) {
     return (unsigned long)cr.pid == spid;
 }
 
+/* A run directory we may believe: owned by root or by us, writable by nobody else. A
+ * directory an agent made for itself (AGENTSH_RUN_DIR is environment, the caller's to set)
+ * would let it claim anything. */
+static int trusted_dir(const char *dir) {
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 022)) return 0;
+    return st.st_uid == 0 || st.st_uid == geteuid();
+}
+
+/* True inside a session sandbox: our pid namespace is not the server's (recorded by the
+ * server in <run>/server.pidns). Every exec there is already checked by the kernel-side
+ * interception (seccomp user-notify), so the real shell runs directly. Outside a sandbox
+ * an agent cannot make a pid namespace of its own: everything it runs goes through this
+ * shim into a sandbox whose seccomp filter refuses unshare/clone(CLONE_NEWPID). */
+static int in_session_sandbox(const char *run) {
+    char path[PATH_MAX], want[64], have[64];
+    size_t rl = strlen(run);
+    if (!trusted_dir(run) || rl + sizeof "/server.pidns" > sizeof path) return 0;
+    memcpy(path, run, rl);
+    memcpy(path + rl, "/server.pidns", sizeof "/server.pidns");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+    if (fd < 0) return 0;
+    struct stat st;
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !(st.st_mode & 022) && (st.st_uid == 0 || st.st_uid == geteuid()))
+        do n = read(fd, want, sizeof want - 1); while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0) return 0;
+    while (n > 0 && (want[n - 1] == '\n' || want[n - 1] == ' ')) n--;
+    want[n] = 0;
+    ssize_t h = readlink("/proc/self/ns/pid", have, sizeof have - 1);
+    if (h <= 0 || strncmp(want, "pid:[", 5) != 0) return 0;
+    have[h] = 0;
+    return strcmp(want, have) != 0;
+}
+
 /* ---------------------------------------------------------------- reaching the server */
 
 static int connect_once(const struct sockaddr_un *sa) {
@@ -531,6 +567,7 @@ int main(int argc, char **argv) {
     if (!run || !*run) run = DEFAULT_RUN_DIR;
 
     /* 1. Inside a command the server launched: run the real shell. */
+    if (in_session_sandbox(run)) exec_real(real, argv);
     const char *gfd = getenv("AGENTSH_GOVERNED_FD");
     if (gfd && already_governed(gfd, run)) exec_real(real, argv);
 

@@ -1,9 +1,11 @@
-// `agentsh detect`: what the kernel offers (probed by really installing each mechanism in a
-// throwaway process) and, separately, what this agentsh version actually enforces with it.
-// The score counts only active enforcement: a mechanism the kernel offers but nothing uses
-// scores nothing.
-import { probeLauncher } from '../sandbox/launcher.js';
-import { EXEC_INTERCEPTION_ACTIVE } from '../server/server.js';
+// `agentsh detect`: the security mode commands run in, the mechanisms behind it (probed by
+// really installing each one in a throw-away process: a Landlock ruleset, a seccomp filter with
+// a user-notify listener, every namespace), and per domain what is ACTIVE. The score counts
+// only active enforcement. Inside a session sandbox (where probing is impossible by design:
+// seccomp refuses new namespaces) the server is asked for that session's enforcement instead.
+import type { ResolvedConfig } from '../config/load.js';
+import { buildLauncher, probeLauncher } from '../sandbox/launcher.js';
+import { modeReport, type ModeReport } from '../server/sandbox-runtime.js';
 
 export interface Domain {
   domain: string;
@@ -14,38 +16,88 @@ export interface Domain {
 
 export interface DetectReport {
   mode: string;
+  /** The best mode this machine allows (mode may be lower by configuration). */
+  available: string;
+  /** Where the facts come from: this process's probe, or the server for the current session. */
+  source: 'probe' | 'session';
   kernel: Record<string, string>;
+  mechanisms: ModeReport['mechanisms'];
+  forced_off: string[];
+  /** Set when commands are refused (below security.minimum_mode, or a strict mode unmet). */
+  refusal: string | null;
   domains: Domain[];
   score: number; // 0–100, active enforcement only
 }
 
-export function detect(): DetectReport {
+export function probeKernel(): { lines: string[]; kernel: Record<string, string> } {
   const kernel: Record<string, string> = {};
+  let lines: string[] = [];
   try {
-    for (const line of probeLauncher()) {
-      const m = /^(.*?) (\S+)$/.exec(line);
-      if (m) kernel[m[1]!] = m[2]!;
+    lines = probeLauncher(buildLauncher());
+    for (const line of lines) {
+      const m = /^(.*?) (\S+)(?: (\S+))?$/.exec(line);
+      if (m) kernel[m[1]!] = m[3] ? `${m[2]} ${m[3]}` : m[2]!;
     }
   } catch (err) {
     kernel.probe = `failed: ${(err as Error).message}`;
   }
-  const sandbox = EXEC_INTERCEPTION_ACTIVE;
+  return { lines, kernel };
+}
+
+export function detect(config: ResolvedConfig): DetectReport {
+  const { lines, kernel } = probeKernel();
+  return reportFor(modeReport(config, lines), kernel, 'probe');
+}
+
+export function reportFor(r: ModeReport, kernel: Record<string, string>, source: DetectReport['source']): DetectReport {
+  const m = r.mechanisms;
+  const full = r.mode === 'full';
+  const ns = r.mode === 'full' || r.mode === 'landlock';
+  const ll = r.mode !== 'minimal';
   const domains: Domain[] = [
-    { domain: 'command', active: 'pre-check (shell analysis of every governed command)', enforced: true, note: sandbox ? 'children checked at exec time' : "children of a command are not checked yet; opaque commands and interactive shells are refused" },
-    { domain: 'file', active: 'none', enforced: false, note: `Landlock ABI ${kernel['landlock abi'] ?? '?'} available; the session sandbox does not use it yet` },
-    { domain: 'network', active: 'none', enforced: false, note: 'the session proxy and network namespace are not built yet' },
-    { domain: 'signals', active: 'BASH_ENV disables the kill builtin; the kill commands are policy-checked at the pre-check', enforced: false, note: 'no kernel-level signal policy yet' },
-    { domain: 'resources', active: 'command timeout kills the process group', enforced: true, note: 'no cgroup limits yet' },
-    { domain: 'isolation', active: 'none', enforced: false, note: 'namespaces available; commands run in the host namespaces' },
+    {
+      domain: 'command',
+      active: full ? 'pre-check + every exec checked (seccomp user-notify: path, argv, depth) + Landlock execute allow-list'
+        : ll ? 'pre-check + Landlock execute allow-list (denied binaries cannot run by any route)' : 'pre-check of the command string only',
+      enforced: true,
+      note: full ? '' : ll ? 'argv rules and depth are checked only at the pre-check; opaque commands are refused' : "children of a command are not checked; opaque commands are refused",
+    },
+    {
+      domain: 'file',
+      active: ll ? `Landlock ABI ${m.landlockAbi} compiled from file_rules${ns ? '; system paths on read-only mounts; control-plane files hidden' : ''}${full ? '; soft delete to the trash (user-notify)' : ''}` : 'none',
+      enforced: ll,
+      note: ll ? (full ? '' : 'soft delete needs seccomp user-notify: deletes are refused instead') : 'files are not protected beyond Unix permissions',
+    },
+    { domain: 'network', active: 'none', enforced: false, note: 'the session network namespace and proxy are not built yet (network issue)' },
+    {
+      domain: 'signals',
+      active: ns ? `own pid namespace per command${m.landlockAbi >= 6 ? ' + Landlock signal scoping' : ''}${full ? ' + signal_rules at the syscall (user-notify)' : ''}` : 'none',
+      enforced: ns,
+      note: ns ? '' : 'commands can signal any process of their uid',
+    },
+    { domain: 'resources', active: 'command timeout kills the whole command', enforced: true, note: 'memory/cpu/pids limits: see resource_limits support' },
+    {
+      domain: 'isolation',
+      active: ns ? 'mount, pid, ipc, uts namespaces; seccomp deny-list; no_new_privs; no capabilities' : ll ? 'no_new_privs' : 'none',
+      enforced: ns,
+      note: ns ? '' : 'commands share the server\'s namespaces',
+    },
     { domain: 'output', active: 'DLP redaction of command output', enforced: true, note: '' },
     { domain: 'audit', active: 'HMAC-chained audit log', enforced: true, note: '' },
   ];
   const score = Math.round((100 * domains.filter((d) => d.enforced).length) / domains.length);
-  return { mode: sandbox ? 'sandbox' : 'precheck-only', kernel, domains, score };
+  return { mode: r.mode, available: r.available, source, kernel, mechanisms: m, forced_off: r.forcedOff, refusal: r.refusal, domains, score };
 }
 
 export function formatDetect(r: DetectReport): string {
-  const lines = [`security mode: ${r.mode}   protection score: ${r.score}/100 (active enforcement only)`, '', 'kernel (probed):'];
+  const lines = [
+    `security mode: ${r.mode} (best available here: ${r.available})   protection score: ${r.score}/100 (active enforcement only)`,
+    ...(r.source === 'session' ? ['(reported by the server for this session)'] : []),
+    ...(r.forced_off.length ? [`mechanisms switched off by AGENTSH_FORCE_UNAVAILABLE: ${r.forced_off.join(', ')}`] : []),
+    ...(r.refusal ? [`COMMANDS ARE REFUSED: ${r.refusal}`] : []),
+    '',
+    'kernel (probed):',
+  ];
   for (const [k, v] of Object.entries(r.kernel)) lines.push(`  ${k.padEnd(28)} ${v}`);
   lines.push('', 'enforcement:');
   for (const d of r.domains) lines.push(`  ${d.domain.padEnd(10)} ${d.enforced ? 'ACTIVE  ' : 'inactive'} ${d.active}${d.note ? ` — ${d.note}` : ''}`);

@@ -7,14 +7,18 @@ import { ConfigSchema } from '../config/schema.js';
 import { loadConfigFile, findConfigFile } from '../config/load.js';
 import { PolicySchema } from '../policy/schema.js';
 import { lintPolicy } from '../policy/lint.js';
-import { openPolicy } from './context.js';
+import { configOrDefaults, loadSettings, openPolicy } from './context.js';
 import { parsePort, runQuery, toJson, toText, type Query } from './explain.js';
 import { CliError, EXIT, printDiagnostics, runReporting, writeJson } from './output.js';
 import { loadCases, runCases } from './policy-test.js';
 import { shimCommand } from '../shim/install.js';
 import { registerAuditCommands } from './audit-cmds.js';
-import { detect, formatDetect } from './detect.js';
+import { askServer, insideSession } from './agent-client.js';
+import { detect, formatDetect, reportFor } from './detect.js';
+import type { ModeReport } from '../server/sandbox-runtime.js';
 import { registerServerCommands } from './server-cmds.js';
+import { registerSandboxCommands } from './sandbox-cmds.js';
+import { registerTrashCommands } from './trash-cmds.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -129,17 +133,22 @@ function buildProgram(setExit: (code: number) => void): Command {
 
   registerServerCommands(program, act);
   registerAuditCommands(program, act);
+  registerSandboxCommands(program, act);
+  registerTrashCommands(program, act);
 
   program
     .command('detect')
     .description('What the kernel offers and what agentsh actually enforces with it')
     .option('--json', 'print JSON')
-    .action((o: { json?: boolean }) =>
-      act(() => {
-        const r = detect();
+    .option('--config <file>', 'config file (security.mode, minimum_mode, sandbox.enabled)')
+    .action((o: { json?: boolean; config?: string }) =>
+      act(async () => {
+        // Inside a session sandbox nothing can be probed (seccomp refuses new namespaces by
+        // design): the server reports the enforcement this session runs under.
+        const r = insideSession() ? reportFor(JSON.parse((await askServer({ op: 'detect' })).stdout) as ModeReport, {}, 'session') : detect(configOrDefaults(loadSettings(o.config)));
         if (o.json) writeJson(r);
         else process.stdout.write(formatDetect(r));
-        return EXIT.ok;
+        return r.refusal ? EXIT.failed : EXIT.ok;
       })(),
     );
 

@@ -1,12 +1,12 @@
 // CLI verbs that talk to the server: server, session, exec, events.
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AlreadyRunningError, startServer } from '../server/server.js';
 import { parseDuration } from '../util/duration.js';
 import { apiError, ApiClient } from './client.js';
 import { configOrDefaults, loadSettings } from './context.js';
 import { CliError, EXIT, printDiagnostics, writeJson } from './output.js';
-import { dlpForServer, openAudit } from './server-deps.js';
+import { auditPaths, dlpForServer, openAudit } from './server-deps.js';
 
 type Act = (body: () => Promise<number> | number) => () => Promise<void>;
 
@@ -27,7 +27,8 @@ export function registerServerCommands(program: Command, act: Act): void {
         const config = configOrDefaults(settings);
         let server;
         try {
-          server = await startServer({ config, openAudit: () => openAudit(config), ...dlpForServer(config) });
+          const audit = auditPaths(config);
+          server = await startServer({ config, openAudit: () => openAudit(config), ...dlpForServer(config), controlPlane: [...new Set([dirname(audit.path), dirname(audit.sqlitePath), dirname(audit.keyFile)])] });
         } catch (err) {
           if (err instanceof AlreadyRunningError) throw new CliError(err.message, EXIT.failed);
           throw err;

@@ -29,6 +29,8 @@ export interface ShellCommandDecision {
   depth: number;
   text: string;
   decision: PolicyDecision;
+  /** File redirections written on the command (targets as written; null when not literal). */
+  redirects?: ShellCommand['redirects'];
 }
 
 export interface ShellDecision extends PolicyDecision {
@@ -204,7 +206,7 @@ export class PolicyEngine {
     const commands: ShellCommandDecision[] = analysis.commands.map((c: ShellCommand) => {
       const d = this.policy.env.blockIteration && listsEnvironment(c.argv) ? this.iterationDenied(c.argv) : this.checkCommand(c.argv[0] ?? '', c.argv.slice(1), depth + c.depth);
       verdict = verdict ? stricter(verdict, d) : d;
-      return { argv: c.argv, wrappers: c.wrappers, depth: depth + c.depth, text: c.text, decision: d };
+      return { argv: c.argv, wrappers: c.wrappers, depth: depth + c.depth, text: c.text, decision: d, redirects: c.redirects };
     });
     const opaque = analysis.opaque;
     if (opaque.length && this.opaqueMode === 'deny') {

@@ -52,6 +52,12 @@ export interface FsPlanOptions {
   deniedCommands?: string[];
   /** The engine to ask (default: a new one with default approval settings). */
   engine?: PolicyEngine;
+  /**
+   * Grant `remove` where the policy says soft_delete: the seccomp user-notify layer sees every
+   * unlink/rmdir/rename first and moves the file to the trash, so Landlock must not refuse the
+   * operation it would otherwise never see (and `mv` needs REMOVE on its source directory).
+   */
+  softDeleteRemovable?: boolean;
 }
 
 export const DEFAULT_EXEC_DIRS = ['/usr/bin', '/bin', '/usr/local/bin', '/usr/sbin', '/sbin', '/usr/lib', '/lib'];
@@ -84,12 +90,18 @@ interface Outcome {
 
 const GRANTABLE = new Set(['allow', 'audit']);
 
-function outcomeOf(d: PolicyDecision): Outcome {
-  return { ok: GRANTABLE.has(d.decision) && GRANTABLE.has(d.policyDecision), reason: d.policyDecision, rule: d.rule };
+const REMOVE_OPS = new Set(['delete', 'rmdir']);
+
+function grantable(decision: string, op: string, softDelete: boolean): boolean {
+  return GRANTABLE.has(decision) || (softDelete && decision === 'soft_delete' && REMOVE_OPS.has(op));
 }
 
-function ruleOutcome(r: CompiledFileRule): Outcome {
-  return { ok: GRANTABLE.has(r.decision), reason: r.decision, rule: r.name };
+function outcomeOf(d: PolicyDecision, op: string, softDelete: boolean): Outcome {
+  return { ok: grantable(d.decision, op, softDelete) && grantable(d.policyDecision, op, softDelete), reason: d.policyDecision, rule: d.rule };
+}
+
+function ruleOutcome(r: CompiledFileRule, op: string, softDelete: boolean): Outcome {
+  return { ok: grantable(r.decision, op, softDelete), reason: r.decision, rule: r.name };
 }
 
 /** True when `p` is strictly below `dir`. */
@@ -145,6 +157,9 @@ class Planner {
   /** Directories that the policy lets list but whose hierarchy is mixed (READ_DIR can't be granted to the directory alone). */
   private readonly readDirWithheld: string[] = [];
   private readonly extraDenied: Set<string>;
+  private readonly softDelete: boolean;
+  /** Rules left out of READ_DIR decisions because they name one final component (see subtreeOutcomes). */
+  private readonly nameOnlyRules = new Set<string>();
 
   constructor(
     private readonly policy: CompiledPolicy,
@@ -153,6 +168,7 @@ class Planner {
     this.engine = opts.engine ?? new PolicyEngine(policy);
     this.root = posix.resolve(opts.fsRoot ?? '/');
     this.extraDenied = new Set((opts.deniedCommands ?? []).map((c) => c.trim().toLowerCase()));
+    this.softDelete = opts.softDeleteRemovable ?? false;
   }
 
   run(): FsPlan {
@@ -260,7 +276,7 @@ class Planner {
   fileOutcome(p: string, right: Exclude<FsRight, 'exec'>): Outcome {
     for (const name of this.namesOf(p)) {
       for (const op of RIGHT_OPS[right]) {
-        const o = outcomeOf(this.engine.checkFile(op, name));
+        const o = outcomeOf(this.engine.checkFile(op, name), op, this.softDelete);
         if (!o.ok) return name === p ? o : { ...o, reason: o.reason === 'deny' ? 'alias' : o.reason };
       }
     }
@@ -278,6 +294,13 @@ class Planner {
         // READ_DIR concerns directories only: a literal path that is not a directory and can't
         // become one (the policy denies creating it) can't change who lists what.
         if (x === 'some' && dirsOnly && !META.test(g) && !this.mayBeDir(g)) x = 'none';
+        // `**/.env`: only a directory with exactly that name could be listed against the rule.
+        // Withholding READ_DIR everywhere for it would make `ls` fail on the whole tree; a
+        // listing shows names, not content (reading the files stays governed).
+        if (x === 'some' && dirsOnly && META.test(g) && !META.test(g.slice(g.lastIndexOf('/') + 1))) {
+          x = 'none';
+          this.nameOnlyRules.add(r.name);
+        }
         if (x === 'all') {
           reach = 'all';
           break;
@@ -285,7 +308,7 @@ class Planner {
         if (x === 'some') reach = 'some';
       }
       if (reach === 'none') continue;
-      out.push(ruleOutcome(r));
+      out.push(ruleOutcome(r, op, this.softDelete));
       if (reach === 'all') return out;
     }
     const dflt = READ_OPERATIONS.has(op);
@@ -307,7 +330,9 @@ class Planner {
     // Binaries that command rules deny lose their read grant too (ld.so, copies, interpreters).
     if (right === 'read') for (const p of this.execDenied.keys()) if (isBelow(p, dir)) return { kind: 'mixed' };
     const outcomes: Outcome[] = [];
-    if (SELF_CHECKED.has(right)) outcomes.push(this.fileOutcome(dir, right as Exclude<FsRight, 'exec'>));
+    // Listing a directory is decided on its own path: `/bin/**` does not cover `/bin` itself, and
+    // requiring every alias to be listable would refuse `ls /usr/bin` because of `/bin`.
+    if (SELF_CHECKED.has(right)) outcomes.push(outcomeOf(this.engine.checkFile('list', dir), 'list', this.softDelete));
     for (const name of this.namesOf(dir)) for (const op of RIGHT_OPS[right]) outcomes.push(...this.subtreeOutcomes(name, op, right === 'read_dir'));
     const anyOk = outcomes.some((o) => o.ok);
     const anyNo = outcomes.find((o) => !o.ok);
@@ -512,6 +537,7 @@ class Planner {
     const cmd = [...this.execDenied].filter(([p]) => this.fileOutcome(p, 'read').ok).map(([p]) => p);
     if (cmd.length) this.warnings.push(`over-restriction on purpose: read withheld from ${cmd.length} binar${cmd.length === 1 ? 'y' : 'ies'} that command rules deny (so they cannot run via ld.so, a copy or a script interpreter) although file rules allow reading them: ${cmd.join(', ')}`);
     if (this.readDirWithheld.length) this.warnings.push(`over-restriction: read_dir withheld from ${this.readDirWithheld.length} director${this.readDirWithheld.length === 1 ? 'y' : 'ies'} the policy lets list, because a rule may deny listing some directory below (READ_DIR on a directory covers its subdirectories; granted per child instead): ${this.readDirWithheld.join(', ')}`);
+    if (this.nameOnlyRules.size) this.warnings.push(`listing a directory whose own name matches ${[...this.nameOnlyRules].join(', ')} is not refused by the kernel (those rules name a final component anywhere in the tree; READ_DIR is granted per hierarchy)`);
     if (this.depthNotes.size) this.warnings.push(`depth-dependent command rules are left to seccomp user-notify (not expressible in Landlock): ${[...this.depthNotes].join(', ')}`);
     for (const g of this.grants) {
       if (g[1].has('create') && g[1].has('exec')) this.warnings.push(`${g[0]} is both writable and executable: a copy of a denied binary placed there could run`);

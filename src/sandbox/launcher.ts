@@ -8,8 +8,9 @@
 import { spawn, spawnSync, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { REPO_ROOT, SHIM_CFLAGS } from '../shim/build.js';
+import type { FsRight } from './fs-plan.js';
 
 export const LAUNCHER_SOURCE = join(REPO_ROOT, 'native', 'launcher.c');
 export const LAUNCHER_BINARY_NAME = 'agentsh-launcher';
@@ -52,8 +53,19 @@ export type RlimitName = 'AS' | 'CORE' | 'CPU' | 'DATA' | 'FSIZE' | 'MEMLOCK' | 
 export type RlimitValue = number | 'unlimited';
 
 export type MountStep =
-  /** The host's PATH at the same path inside (recursively; always nosuid,nodev). */
-  | { kind: 'bind'; path: string; mode: 'ro' | 'rw'; noexec?: boolean; optional?: boolean }
+  /**
+   * The host's `source` (default: PATH itself) at PATH inside, recursively; always
+   * nosuid,nodev. A file source is bound over a file (created empty if missing). A
+   * `source` that is a symlink is refused (a symlink at its own path is recreated).
+   */
+  | { kind: 'bind'; path: string; mode: 'ro' | 'rw'; noexec?: boolean; optional?: boolean; source?: string }
+  /**
+   * Read-only overlayfs of host directories at PATH, `layers` topmost first (at least two;
+   * no ':', ',' or '\\' in them): adds entries to a host directory without touching it.
+   */
+  | { kind: 'overlay'; path: string; layers: string[]; noexec?: boolean }
+  /** A symlink PATH -> target in the new root (e.g. /dev/fd -> /proc/self/fd). */
+  | { kind: 'symlink'; path: string; target: string }
   | { kind: 'tmpfs'; path: string; mode?: number; sizeBytes?: number; noexec?: boolean; readOnly?: boolean }
   /** A fresh /proc for the session's pid namespace. */
   | { kind: 'proc'; hidepid?: 0 | 1 | 2 };
@@ -66,17 +78,40 @@ export interface Plan {
   chdir?: string;
   rlimits?: Partial<Record<RlimitName, RlimitValue | [RlimitValue, RlimitValue]>>;
   /**
+   * cgroup.procs files (host paths, at most 8) the command joins right after its rlimits,
+   * before Landlock and the privilege drop; opened when the plan is read, so they need not
+   * be visible inside the sandbox. See src/sandbox/cgroups.ts (ResourceManager).
+   */
+  cgroups?: string[];
+  /**
    * Once present, everything not granted is denied. `exec` implies `ro`. A path that does
    * not exist is reported as skipped. Deny-exec/deny-read = not granting; note that
    * Landlock does not check mmap(PROT_EXEC), so a readable non-exec file must also be on a
    * noexec mount to stop the dynamic loader.
    */
-  landlock?: { ro?: string[]; rw?: string[]; exec?: string[]; scope?: Array<'signal' | 'abstract_unix'> };
+  landlock?: {
+    ro?: string[]; rw?: string[]; exec?: string[];
+    /**
+     * Fine-grained grants (fs-plan's FsGrant). A path with a symlink anywhere in it is
+     * skipped (ELOOP): grant resolved paths.
+     */
+    rules?: Array<{ path: string; rights: FsRight[] }>;
+    scope?: Array<'signal' | 'abstract_unix'>;
+  };
   gid?: number;
   uid?: number;
   dropCaps?: boolean;
   noNewPrivs?: boolean;
   seccomp?: 'deny-list';
+  /**
+   * seccomp user-notify (requires `unshare: ['pid']` and runInSandbox's `onNotify`): the
+   * listed syscall groups stop in the kernel until the server's verdict (exec: execve,
+   * execveat; signal: kill, tkill, tgkill, rt_(tg)sigqueueinfo, pidfd_send_signal; delete:
+   * unlink(at), rmdir, rename(at/at2)). A CONTINUE verdict is not a security boundary
+   * (the caller's memory can change after the check): hard denies belong in Landlock and
+   * the deny-list. Protocol: native/launcher.c.
+   */
+  notify?: NotifyGroup[];
   pdeathsig?: boolean;
   /**
    * vm.memfd_noexec=2 inside the new pid namespace (requires `unshare: ['pid']`): memfds
@@ -86,6 +121,13 @@ export interface Plan {
   memfdNoexec?: boolean;
   /** Inherited descriptors (>= 3) that stay open in the command; all others are closed on exec. */
   keepFds?: number[];
+  /**
+   * With `unshare: ['user']`: 'root' (default) maps the caller to uid/gid 0 inside,
+   * 'identity' keeps the caller's own uid/gid (an unprivileged caller stays itself).
+   */
+  userMap?: 'root' | 'identity';
+  /** Bring `lo` up in the new network namespace (requires `unshare: ['net']`). */
+  netLo?: boolean;
 }
 
 /** The plan's value escaping: `\\`, `\t`, `\n`, `\xHH` for other control bytes. */
@@ -102,6 +144,7 @@ export function unescapeReportValue(s: string): string {
 
 const depth = (p: string) => p.split('/').filter(Boolean).length;
 const mountPath = (m: MountStep) => (m.kind === 'proc' ? '/proc' : m.path);
+const FS_RIGHT_NAMES: ReadonlySet<string> = new Set<FsRight>(['read', 'read_dir', 'write', 'create', 'remove', 'exec', 'truncate', 'refer']);
 
 function absolute(what: string, p: string): string {
   if (!p.startsWith('/')) throw new Error(`plan: ${what} must be an absolute path, got ${JSON.stringify(p)}`);
@@ -121,13 +164,26 @@ export function serializePlan(plan: Plan): string {
   if (plan.pdeathsig) line('pdeathsig');
   if (plan.unshare?.length) line('unshare', [...new Set(plan.unshare)].join(','));
   if (plan.memfdNoexec) line('memfd_noexec');
+  if (plan.userMap) line('user_map', plan.userMap);
+  if (plan.netLo) line('net_lo');
   if (plan.hostname !== undefined) line('hostname', plan.hostname);
   const mounts = (plan.mounts ?? []).map((m, i) => ({ m, i }))
     .sort((a, b) => depth(mountPath(a.m)) - depth(mountPath(b.m)) || a.i - b.i).map((x) => x.m);
   for (const m of mounts) {
     if (m.kind === 'bind') {
       const opts = [m.noexec ? 'noexec' : '', m.optional ? 'optional' : ''].filter(Boolean).join(',');
-      line(m.mode === 'ro' ? 'bind_ro' : 'bind_rw', absolute('bind path', m.path), opts || undefined);
+      const key = m.mode === 'ro' ? 'bind_ro' : 'bind_rw';
+      absolute('bind path', m.path);
+      if (m.source !== undefined && m.source !== m.path) // 4th field; OPTS may then be empty
+        lines.push([key, m.path, opts, absolute('bind source', m.source)].map((v, i) => (i ? escapePlanValue(v) : v)).join('\t'));
+      else line(key, m.path, opts || undefined);
+    } else if (m.kind === 'overlay') {
+      if (m.layers.length < 2) throw new Error(`plan: overlay ${m.path} needs at least two layers (overlayfs without an upper layer)`);
+      for (const l of m.layers) if (/[:,\\]/.test(absolute('overlay layer', l))) throw new Error(`plan: overlay layer ${JSON.stringify(l)} contains ':', ',' or '\\'`);
+      lines.push(['overlay', escapePlanValue(absolute('overlay path', m.path)), m.noexec ? 'noexec' : '', escapePlanValue(m.layers.join(':'))].join('\t'));
+    } else if (m.kind === 'symlink') {
+      if (!m.target) throw new Error(`plan: symlink ${m.path} needs a target`);
+      line('symlink', absolute('symlink path', m.path), m.target);
     } else if (m.kind === 'tmpfs') {
       const opts = [
         `mode=${uint('tmpfs mode', m.mode ?? 0o755).toString(8).padStart(4, '0')}`,
@@ -143,11 +199,18 @@ export function serializePlan(plan: Plan): string {
     const f = (x: RlimitValue) => (x === 'unlimited' ? x : String(uint(`rlimit ${name}`, x)));
     line('rlimit', `${name} ${f(soft)} ${f(hard)}`);
   }
+  if ((plan.cgroups?.length ?? 0) > 8) throw new Error(`plan: at most 8 cgroups, got ${plan.cgroups!.length}`);
+  for (const p of plan.cgroups ?? []) line('cgroup', absolute('cgroup path', p));
   const ll = plan.landlock;
   if (ll) {
     for (const p of ll.ro ?? []) line('landlock_ro', absolute('landlock path', p));
     for (const p of ll.rw ?? []) line('landlock_rw', absolute('landlock path', p));
     for (const p of ll.exec ?? []) line('landlock_exec', absolute('landlock path', p));
+    for (const r of ll.rules ?? []) {
+      const bad = r.rights.find((x) => !FS_RIGHT_NAMES.has(x));
+      if (!r.rights.length || bad !== undefined) throw new Error(`plan: landlock rule ${r.path}: rights must be a non-empty list of ${[...FS_RIGHT_NAMES].join(', ')}, got ${JSON.stringify(r.rights)}`);
+      line('landlock', absolute('landlock path', r.path), [...new Set(r.rights)].join(','));
+    }
     if (ll.scope?.length) line('landlock_scope', ll.scope.join(','));
   }
   if (plan.gid !== undefined) line('gid', String(uint('gid', plan.gid)));
@@ -159,6 +222,11 @@ export function serializePlan(plan: Plan): string {
   if (plan.dropCaps) line('drop_caps');
   if (plan.noNewPrivs) line('no_new_privs');
   if (plan.seccomp) line('seccomp', plan.seccomp);
+  if (plan.notify?.length) {
+    const bad = plan.notify.find((g) => !NOTIFY_GROUPS.includes(g));
+    if (bad !== undefined) throw new Error(`plan: notify groups are ${NOTIFY_GROUPS.join(', ')}, got ${JSON.stringify(bad)}`);
+    line('notify', [...new Set(plan.notify)].join(','));
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -205,6 +273,204 @@ export function parseReport(text: string): LauncherReport {
   return r;
 }
 
+// ----------------------------------------------------------------------------- notify
+// seccomp user-notify (plan `notify`): the launcher writes one `notify ID ...` request line
+// per stopped syscall on the report descriptor and waits for one `verdict ID ...` line back
+// on the same socket. Wire format: native/launcher.c (authoritative).
+
+export type NotifyGroup = 'exec' | 'signal' | 'delete';
+export const NOTIFY_GROUPS: readonly NotifyGroup[] = ['exec', 'signal', 'delete'];
+
+/**
+ * One stopped syscall. `id` is the kernel's 64-bit notification id (decimal). pids are as
+ * the launcher (outside the sandbox) sees them, except a signal's `target`, which is the
+ * value the caller passed (a pid of the sandbox's namespace; for tgkill the tid; for
+ * pidfd_send_signal the pidfd's process in the caller's namespace, 0 if not visible, -1 if
+ * gone). `pid` is the calling thread. Paths are absolute in the sandbox's view (relative
+ * ones joined to the cwd or the dirfd, not normalised: `..` and symlinks stay). Strings are
+ * decoded as UTF-8 (a non-UTF-8 byte becomes U+FFFD).
+ */
+export type Notification =
+  | { kind: 'exec'; id: string; pid: number; ancestors: number[]; path: string; cwd: string; argv: string[] }
+  | { kind: 'signal'; id: string; pid: number; syscall: string; target: number; signal: number }
+  | { kind: 'unlink' | 'rmdir'; id: string; pid: number; path: string }
+  | { kind: 'rename'; id: string; pid: number; src: string; dst: string; flags: number };
+
+/**
+ * The server's answer. `trash` renames `src` into `dir` as `name` (RENAME_NOREPLACE, no
+ * symlink followed in either path, with the launcher's privileges: answer it only where
+ * the policy grants the delete) and then answers 0 (`value0`: unlink/rmdir) or lets the
+ * call run (`continue`: a rename whose existing destination was just moved away).
+ */
+export type Verdict =
+  | { kind: 'continue' }
+  | { kind: 'errno'; errno: number }
+  | { kind: 'value'; value: number | bigint }
+  | { kind: 'trash'; src: string; dir: string; name: string; then: 'value0' | 'continue' };
+
+/** The launcher's notify facts (they are also kept in the report's `lines`). */
+export type NotifyFact =
+  | { kind: 'notify-refused'; id: string; reason: string }
+  | { kind: 'trashed'; id: string }
+  | { kind: 'trash-failed'; id: string; errno: string }
+  | { kind: 'notify-error'; words: string[] };
+
+export const VERDICT_EPERM: Verdict = { kind: 'errno', errno: 1 };
+
+/** A report word: the plan escaping plus the space as `\x20`. */
+export function escapeReportWord(s: string): string {
+  return escapePlanValue(s).replace(/ /g, '\\x20');
+}
+
+const INT = /^-?\d+$/;
+const intOf = (s: string | undefined): number => {
+  if (s === undefined || !INT.test(s)) throw new Error(`not an integer: ${JSON.stringify(s)}`);
+  return Number(s);
+};
+
+/** Parses one `notify ...` request line (without its newline); undefined if malformed. */
+export function parseNotification(line: string): Notification | undefined {
+  const w = line.split(' ').map(unescapeReportValue);
+  if (w[0] !== 'notify' || !/^\d+$/.test(w[1] ?? '')) return undefined;
+  const id = w[1]!;
+  try {
+    switch (w[2]) {
+      case 'exec':
+        if (w.length < 7) return undefined;
+        return { kind: 'exec', id, pid: intOf(w[3]), ancestors: w[4] ? w[4].split(',').map(intOf) : [], path: w[5]!, cwd: w[6]!, argv: w.slice(7) };
+      case 'signal':
+        if (w.length !== 7) return undefined;
+        return { kind: 'signal', id, pid: intOf(w[3]), syscall: w[4]!, target: intOf(w[5]), signal: intOf(w[6]) };
+      case 'unlink':
+      case 'rmdir':
+        if (w.length !== 5) return undefined;
+        return { kind: w[2], id, pid: intOf(w[3]), path: w[4]! };
+      case 'rename':
+        if (w.length !== 7) return undefined;
+        return { kind: 'rename', id, pid: intOf(w[3]), src: w[4]!, dst: w[5]!, flags: intOf(w[6]) };
+      default:
+        return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses a notify fact line (`notify-refused`, `trashed`, `trash-failed`, `notify-error`). */
+export function parseNotifyFact(line: string): NotifyFact | undefined {
+  const w = line.split(' ').map(unescapeReportValue);
+  switch (w[0]) {
+    case 'notify-refused': return { kind: 'notify-refused', id: w[1] ?? '', reason: w[2] ?? '' };
+    case 'trashed': return { kind: 'trashed', id: w[1] ?? '' };
+    case 'trash-failed': return { kind: 'trash-failed', id: w[1] ?? '', errno: w[2] ?? '' };
+    case 'notify-error': return { kind: 'notify-error', words: w.slice(1) };
+    default: return undefined;
+  }
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** The verdict line for request `id` (with its newline). Throws on an invalid verdict. */
+export function serializeVerdict(id: string, v: Verdict): string {
+  if (!/^\d+$/.test(id)) throw new Error(`verdict: bad id ${JSON.stringify(id)}`);
+  const words = ['verdict', id];
+  switch (v.kind) {
+    case 'continue': words.push('continue'); break;
+    case 'errno':
+      if (!Number.isInteger(v.errno) || v.errno < 1 || v.errno > 4095) throw new Error(`verdict: errno must be 1..4095, got ${v.errno}`);
+      words.push('errno', String(v.errno));
+      break;
+    case 'value': {
+      const b = typeof v.value === 'bigint' ? v.value : Number.isSafeInteger(v.value) ? BigInt(v.value) : undefined;
+      if (b === undefined || b < INT64_MIN || b > INT64_MAX) throw new Error(`verdict: value must be a 64-bit integer, got ${v.value}`);
+      words.push('value', b.toString());
+      break;
+    }
+    case 'trash':
+      if (!v.src.startsWith('/') || !v.dir.startsWith('/')) throw new Error('verdict: trash src and dir must be absolute');
+      if (!v.name || v.name.includes('/') || v.name === '.' || v.name === '..') throw new Error(`verdict: bad trash name ${JSON.stringify(v.name)}`);
+      if (v.then !== 'value0' && v.then !== 'continue') throw new Error(`verdict: trash then must be value0 or continue`);
+      words.push('trash', escapeReportWord(v.src), escapeReportWord(v.dir), escapeReportWord(v.name), v.then);
+      break;
+    default:
+      throw new Error(`verdict: unknown kind ${JSON.stringify((v as { kind?: unknown }).kind)}`);
+  }
+  return words.join(' ') + '\n';
+}
+
+/** Aliases (the names src/server uses). */
+export const parseNotifyLine = parseNotification;
+export const formatVerdict = serializeVerdict;
+
+export interface NotifyHandlers {
+  onNotify: (n: Notification) => Promise<Verdict> | Verdict;
+  onNotifyFact?: (f: NotifyFact) => void;
+  /** A handler slower than this is answered EPERM (default: no limit). */
+  notifyTimeoutMs?: number;
+}
+
+/**
+ * Reads the launcher's report from the (bidirectional) report socket, answering requests
+ * with `h.onNotify`, strictly one at a time in arrival order. A handler that throws,
+ * rejects, times out or returns an invalid verdict is answered EPERM (errno 1). The
+ * request lines are not kept in the report (they go to the handler); every other line,
+ * including the notify facts, is.
+ */
+function readReportWithNotify(sock: Duplex, h: NotifyHandlers): Promise<LauncherReport> {
+  return new Promise<LauncherReport>((resolve) => {
+    const kept: Buffer[] = [];
+    let partial: Buffer = Buffer.alloc(0);
+    let chain: Promise<void> = Promise.resolve();
+    const answer = (id: string, decide: () => Promise<Verdict> | Verdict) => {
+      chain = chain.then(async () => {
+        let line: string;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const decision = Promise.resolve().then(decide);
+          const v = h.notifyTimeoutMs === undefined ? await decision : await Promise.race([
+            decision,
+            new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error('notify handler timed out')), h.notifyTimeoutMs); }),
+          ]);
+          line = serializeVerdict(id, v);
+        } catch {
+          line = serializeVerdict(id, VERDICT_EPERM);
+        } finally {
+          if (timer) clearTimeout(timer);
+        }
+        if (!sock.destroyed && sock.writable) sock.write(line, () => { /* a gone launcher: its report says so */ });
+      });
+    };
+    const onLine = (line: Buffer) => {
+      if (line.length >= 7 && line.toString('latin1', 0, 7) === 'notify ') {
+        const text = line.toString('utf8');
+        const n = parseNotification(text);
+        const id = text.split(' ')[1] ?? '';
+        if (n) answer(n.id, () => h.onNotify(n));
+        else if (/^\d+$/.test(id)) answer(id, () => VERDICT_EPERM); // unparseable: refused
+        return;
+      }
+      kept.push(line, Buffer.from('\n'));
+      if (h.onNotifyFact) {
+        const f = parseNotifyFact(line.toString('utf8'));
+        if (f) try { h.onNotifyFact(f); } catch { /* audit callbacks never block the command */ }
+      }
+    };
+    sock.on('data', (c: Buffer) => {
+      const buf = partial.length ? Buffer.concat([partial, c]) : c;
+      let start = 0;
+      for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
+        onLine(buf.subarray(start, nl));
+        start = nl + 1;
+      }
+      partial = Buffer.from(buf.subarray(start));
+    });
+    const done = () => resolve(parseReport(Buffer.concat([...kept, partial]).toString('utf8')));
+    sock.on('error', done);
+    sock.on('close', done);
+  });
+}
+
 // ------------------------------------------------------------------------------ spawn
 
 export interface RunInSandboxOptions {
@@ -219,6 +485,15 @@ export interface RunInSandboxOptions {
   /** stdin, stdout, stderr of the command (fds 3 and 4 are the launcher's). */
   stdio?: [StdioPipe | StdioNull | number, StdioPipe | StdioNull | number, StdioPipe | StdioNull | number];
   detached?: boolean;
+  /**
+   * Decides each syscall stopped by the plan's `notify` (required with it), one at a time;
+   * a throw or rejection answers EPERM. The report then omits the `notify` request lines.
+   */
+  onNotify?: NotifyHandlers['onNotify'];
+  /** `trashed`, `trash-failed`, `notify-refused`, `notify-error` as they happen (audit). */
+  onNotifyFact?: NotifyHandlers['onNotifyFact'];
+  /** Answer EPERM when onNotify takes longer than this (default: no limit). */
+  notifyTimeoutMs?: number;
 }
 
 export type SandboxProcess = ChildProcess & {
@@ -233,6 +508,7 @@ export type SandboxProcess = ChildProcess & {
  */
 export function runInSandbox(plan: Plan, argv: readonly string[], opts: RunInSandboxOptions = {}): SandboxProcess {
   if (argv.length === 0) throw new Error('runInSandbox: empty argv');
+  if (plan.notify?.length && !opts.onNotify) throw new Error('runInSandbox: plan.notify needs opts.onNotify (the server decides every notified syscall)');
   const text = serializePlan(plan);
   const launcher = opts.launcher ?? buildLauncher();
   const program = opts.program ?? argv[0]!;
@@ -247,6 +523,15 @@ export function runInSandbox(plan: Plan, argv: readonly string[], opts: RunInSan
   const reportPipe = child.stdio[4] as Readable | null;
   planPipe?.on('error', () => { /* the launcher exited before reading it: its report says why */ });
   planPipe?.end(text);
+  const onNotify = opts.onNotify;
+  if (onNotify && reportPipe) {
+    child.report = readReportWithNotify(reportPipe as Duplex, {
+      onNotify,
+      ...(opts.onNotifyFact ? { onNotifyFact: opts.onNotifyFact } : {}),
+      ...(opts.notifyTimeoutMs !== undefined ? { notifyTimeoutMs: opts.notifyTimeoutMs } : {}),
+    });
+    return child;
+  }
   child.report = new Promise<LauncherReport>((resolve) => {
     if (!reportPipe) return resolve(parseReport(''));
     const chunks: Buffer[] = [];

@@ -7,6 +7,7 @@ import { parseDuration } from '../util/duration.js';
 import type { EventFilter, ServerContext } from './context.js';
 import { runGoverned } from './governed.js';
 import { SessionError } from './sessions.js';
+import { toolboxExec, toolboxUser } from './toolbox.js';
 
 const MAX_BODY = 16 * 1024 * 1024;
 
@@ -98,6 +99,7 @@ async function handle(ctx: ServerContext, state: ApiState, req: IncomingMessage,
   if (!path.startsWith('/api/')) throw new HttpError(404, `no route ${method} ${path}`, 'E_NOT_FOUND');
   if (!authorised(req, state.token)) throw new HttpError(401, 'missing or wrong API token', 'E_UNAUTHORIZED');
 
+  if (path === '/api/toolbox/exec' && method === 'POST') return toolbox(await readJson(req), res);
   const parts = path.split('/').filter(Boolean); // api, v1, …
   if (parts[1] !== 'v1') throw new HttpError(404, `no route ${method} ${path}`, 'E_NOT_FOUND');
   const [, , resource, id, action] = parts;
@@ -179,6 +181,22 @@ async function exec(ctx: ServerContext, sessionId: string, b: Record<string, unk
   body.decision = run.decision;
   if (!run.running) body.error = { code: 'E_POLICY_DENIED', rule: run.decision.rule, message: run.decision.message || 'command denied by policy' };
   json(res, run.running ? 200 : 403, body);
+}
+
+// Daytona's toolbox exec: `/bin/bash -c COMMAND` as the sandbox user (src/server/toolbox.ts).
+async function toolbox(b: Record<string, unknown>, res: ServerResponse): Promise<void> {
+  const command = str(b.command, 'command', true)!;
+  const cwd = str(b.cwd, 'cwd');
+  const env = strMap(b.env, 'env');
+  if (b.timeoutMs !== undefined && (typeof b.timeoutMs !== 'number' || !Number.isFinite(b.timeoutMs) || b.timeoutMs < 0)) throw new HttpError(400, "'timeoutMs' must be a non-negative number");
+  let user;
+  try {
+    user = toolboxUser();
+  } catch (err) {
+    throw new HttpError(500, `toolbox user: ${(err as Error).message}`, 'E_INTERNAL');
+  }
+  const r = await toolboxExec({ command, ...(cwd !== undefined ? { cwd } : {}), ...(env ? { env } : {}), ...(typeof b.timeoutMs === 'number' ? { timeoutMs: b.timeoutMs } : {}) }, user);
+  json(res, 200, r);
 }
 
 function stream(ctx: ServerContext, filter: EventFilter, req: IncomingMessage, res: ServerResponse): void {

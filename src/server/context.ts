@@ -3,6 +3,7 @@
 import type { ResolvedConfig } from '../config/load.js';
 import type { OutputFilter } from './exec.js';
 import type { RunPaths } from './paths.js';
+import type { SandboxRuntime } from './sandbox-runtime.js';
 import type { SessionManager } from './sessions.js';
 
 export interface AuditRecord {
@@ -43,6 +44,8 @@ export interface ServerContext {
   counters: Map<string, number>;
   /** The sandbox launcher binary (null: commands are spawned directly). */
   launcher: string | null;
+  /** The session sandbox: mode, mechanisms, per-command plans. */
+  sandbox: SandboxRuntime;
   /** Variables every command gets (sandbox.env_inject), bypassing env_policy. */
   inject: Record<string, string>;
 }

@@ -7,13 +7,14 @@ import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
 import { stricter, type PolicyDecision } from '../policy/decision.js';
 import { EnvLimitError, type ShellDecision } from '../policy/engine.js';
+import { formatVerdict, parseNotifyLine, serializePlan, type Notification, type Plan, type Verdict as NotifyVerdict } from '../sandbox/launcher.js';
 import type { Session } from './sessions.js';
 import { parseShellArgv, type ShellInvocation } from './shell-argv.js';
 
 export const EXIT_DENIED = 126;
 export const EXIT_TIMEOUT = 124;
 const MAX_SCRIPT_BYTES = 16 * 1024 * 1024;
-const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh']);
+export const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh']);
 
 export interface Verdict {
   decision: PolicyDecision | ShellDecision;
@@ -22,10 +23,11 @@ export interface Verdict {
 }
 
 /** The pre-check for an argv: the program itself, and for shells the script they would run. */
-export function precheck(session: Session, argv: readonly string[], opts: { stdinIsTty?: boolean; stdinScript?: string; cwd?: string } = {}): Verdict {
+export function precheck(session: Session, argv: readonly string[], opts: { stdinIsTty?: boolean; stdinScript?: string; cwd?: string; depth?: number } = {}): Verdict {
   const engine = session.engine;
+  const depth = opts.depth ?? 0;
   const name = basename(argv[0] ?? '').replace(/\.real$/, '');
-  let decision: PolicyDecision | ShellDecision = engine.checkCommand(argv[0] ?? '', argv.slice(1), 0);
+  let decision: PolicyDecision | ShellDecision = engine.checkCommand(argv[0] ?? '', argv.slice(1), depth);
   const text = argv.join(' ');
   if (!SHELLS.has(name)) return { decision, invocation: null, text };
   const inv = parseShellArgv(argv, opts.stdinIsTty ?? false);
@@ -43,7 +45,7 @@ export function precheck(session: Session, argv: readonly string[], opts: { stdi
     script = read.text; // null: no such file, the shell reports it and runs nothing
   }
   if (script !== null) {
-    const shell = engine.checkShell(script, 0);
+    const shell = engine.checkShell(script, depth);
     // The shell's own rule and the script's commands: the strictest wins, and the result
     // keeps the per-command breakdown for explain and audit.
     decision = { ...stricter(decision, shell), commands: shell.commands, opaque: shell.opaque, parsed: shell.parsed };
@@ -79,9 +81,20 @@ export interface OutputFilter {
   end(): Buffer;
 }
 
+/** Answers the launcher's supervisor (seccomp user-notify) for one command. */
+export interface Interceptor {
+  handle(n: Notification): NotifyVerdict;
+  trashResult(id: string, ok: boolean, error?: string): void;
+}
+
 export interface LaunchSpec {
   /** The sandbox launcher binary; commands start through it so they die with the server. */
   launcher: string | null;
+  /** The session sandbox plan (null: BASE_PLAN, the command only dies with the server). */
+  plan?: Plan | null;
+  interceptor?: Interceptor | null;
+  /** Facts the launcher reported (setup steps, failures), once it is done. */
+  onReport?: (lines: string[]) => void;
   file: string;
   argv: string[]; // argv[0] included; the child sees argv[0] as given
   cwd: string;
@@ -135,13 +148,37 @@ export function launch(spec: LaunchSpec, io: LaunchIO): Running {
     const stdio = child.stdio as unknown as (NodeJS.ReadableStream & NodeJS.WritableStream)[];
     const plan = stdio[4];
     plan?.on('error', () => {});
-    plan?.end(BASE_PLAN);
+    plan?.end(spec.plan ? serializePlan(spec.plan) : BASE_PLAN);
     const report = stdio[5];
-    let facts = '';
-    report?.on('data', (c: Buffer) => (facts += c.toString('utf8')));
+    const facts: string[] = [];
+    let partial = '';
+    report?.on('error', () => {});
+    report?.on('data', (c: Buffer) => {
+      const lines = (partial + c.toString('latin1')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        // The supervisor waits for each answer: notifications are serial, answered in order.
+        if (line.startsWith('notify ')) {
+          const n = parseNotifyLine(line);
+          let v: NotifyVerdict;
+          try {
+            v = n && spec.interceptor ? spec.interceptor.handle(n) : { kind: 'errno', errno: 1 };
+          } catch {
+            v = { kind: 'errno', errno: 1 };
+          }
+          if (n) report.write(formatVerdict(n.id, v));
+          continue;
+        }
+        const [word, id, err] = line.split(' ');
+        if (word === 'trashed' && id) spec.interceptor?.trashResult(id, true);
+        else if (word === 'trash-failed' && id) spec.interceptor?.trashResult(id, false, err);
+        else facts.push(line);
+      }
+    });
     report?.on('end', () => {
       // A failed setup step means nothing was exec'd: say why.
-      for (const line of facts.split('\n')) if (line.startsWith('fail ')) io.stderr(Buffer.from(`agentsh: sandbox setup failed: ${line.slice(5)}\n`));
+      for (const line of facts) if (line.startsWith('fail ')) io.stderr(Buffer.from(`agentsh: sandbox setup failed: ${line.slice(5)}\n`));
+      spec.onReport?.(facts);
     });
   }
   const pgid = child.pid ?? -1;

@@ -4,7 +4,11 @@ import { randomUUID } from 'node:crypto';
 import type { ShellDecision } from '../policy/engine.js';
 import type { ServerContext } from './context.js';
 import { childEnv, denialMessage, EXIT_DENIED, launch, precheck, type LaunchIO, type Running } from './exec.js';
+import type { CommandResources } from '../sandbox/resources.js';
+import { fileIntents } from './file-intents.js';
+import { CommandInterceptor } from './interception.js';
 import type { Session } from './sessions.js';
+import { sessionTrash } from './trash.js';
 
 export interface GovernedRequest {
   file: string; // what to spawn (the real shell for shim calls)
@@ -57,6 +61,11 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     },
   });
 
+  if ('commands' in d) {
+    for (const f of fileIntents(session.engine, (d as ShellDecision).commands, req.cwd)) {
+      ctx.audit.record({ ...base, type: 'file_policy', decision: f.decision.decision, policy_decision: f.decision.policyDecision, rule: f.decision.rule, message: ctx.redactText(f.decision.message), fields: { operation: f.operation, path: f.path, enforced_by: ctx.sandbox.mode === 'minimal' ? 'none' : 'kernel (Landlock, read-only mounts)', seen_in: 'command line' } });
+    }
+  }
   const summary = { decision: d.decision, rule: d.rule, message: d.message };
   const count = (outcome: 'allowed' | 'denied') => ctx.counters.set(outcome, (ctx.counters.get(outcome) ?? 0) + 1);
   const refuse = (message: string): GovernedRun => {
@@ -64,6 +73,11 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     io.stderr(Buffer.from(message));
     return { commandId, decision: summary, running: null, status: Promise.resolve(EXIT_DENIED) };
   };
+  // Below security.minimum_mode (or a strict security.mode that can't be met) nothing runs.
+  if (ctx.sandbox.report.refusal) {
+    ctx.audit.record({ ...base, type: 'command_refused', rule: 'security.minimum_mode', message: ctx.sandbox.report.refusal, fields: { command: text } });
+    return refuse(`agentsh: command refused: ${ctx.sandbox.report.refusal}\n`);
+  }
   // approve reaches here only when approvals are enabled; until the approvals service
   // exists nobody can answer, so it fails closed.
   if (d.decision === 'deny') return refuse(ctx.redactText(denialMessage(d)));
@@ -80,16 +94,27 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   const started = Date.now();
   const timeouts = [req.timeoutMs, session.commandTimeoutMs].filter((t): t is number => typeof t === 'number' && t > 0);
   let running: Running;
+  let resources: CommandResources | null = null;
   try {
+    const trash = ctx.sandbox.interceptsExec ? sessionTrash(ctx, session) : null;
+    resources = ctx.launcher ? (ctx.sandbox.resourcesFor(session, ctx.config, req.uid)?.prepare(commandId) ?? null) : null;
+    const plan = ctx.launcher
+      ? ctx.sandbox.planFor(session, { cwd: req.cwd, ...(req.uid !== undefined ? { uid: req.uid } : {}), ...(req.gid !== undefined ? { gid: req.gid } : {}), trashDir: trash?.dir ?? null, ...(resources ? { extra: resources.planPart } : {}) })
+      : null;
+    const interceptor = plan?.notify?.length ? new CommandInterceptor(ctx, session, commandId, verdict.invocation !== null, trash) : null;
     running = launch(
       {
         launcher: ctx.launcher,
+        plan,
+        interceptor,
         file: req.file,
         argv: req.argv,
         cwd: req.cwd,
         env: env.env,
-        ...(req.uid !== undefined ? { uid: req.uid } : {}),
-        ...(req.gid !== undefined ? { gid: req.gid } : {}),
+        // With namespaces the launcher needs its privileges to build the sandbox; the plan
+        // switches to the caller's uid/gid itself, after the mounts.
+        ...(req.uid !== undefined && !plan?.unshare?.length ? { uid: req.uid } : {}),
+        ...(req.gid !== undefined && !plan?.unshare?.length ? { gid: req.gid } : {}),
         ...(req.stdinScript ? { stdinScript: req.stdinScript } : {}),
         timeoutMs: timeouts.length ? Math.min(...timeouts) : null,
         filters: { stdout: ctx.outputFilter(), stderr: ctx.outputFilter() },
@@ -97,9 +122,14 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
       io,
     );
   } catch (err) {
+    void resources?.release();
     return refuse(`agentsh: could not start ${req.file}: ${(err as Error).message}\n`);
   }
   count('allowed');
+  if (resources) {
+    const r = resources;
+    void running.done.finally(() => r.release()).catch(() => {});
+  }
   session.running.add(running.pid);
   ctx.audit.record({ ...base, type: 'command_started', fields: { pid: running.pid, command: text, cwd: req.cwd } });
   const policyAudit = session.engine.policy.doc.audit ?? {};

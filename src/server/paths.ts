@@ -7,6 +7,8 @@ export interface RunPaths {
   apiSocket: string;
   pidFile: string;
   tokenFile: string;
+  /** The server's pid namespace (`pid:[N]`): the shim's "am I inside a session sandbox" test. */
+  pidNsFile: string;
   shimSocket(uid: number): string;
 }
 
@@ -16,6 +18,7 @@ export function runPaths(runDir: string, apiSocket?: string): RunPaths {
     apiSocket: apiSocket ?? join(runDir, 'agentsh.sock'),
     pidFile: join(runDir, 'server.pid'),
     tokenFile: join(runDir, 'api.token'),
+    pidNsFile: join(runDir, 'server.pidns'),
     shimSocket: (uid) => join(runDir, `shim-${uid}.sock`),
   };
 }

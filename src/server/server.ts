@@ -15,6 +15,7 @@ import type { AuditRecorder, ServerContext } from './context.js';
 import type { OutputFilter } from './exec.js';
 import { defaultRunDir, runPaths, type RunPaths } from './paths.js';
 import { SessionManager } from './sessions.js';
+import { defaultExecDirs, ownPidNamespace, probeModes, SandboxRuntime, type ModeReport } from './sandbox-runtime.js';
 import { startShimServers, type ShimUser } from './shim-server.js';
 import { lookupUser } from './users.js';
 
@@ -25,6 +26,8 @@ export interface ServerOptions {
   outputFilter: () => OutputFilter | null;
   redactText: (s: string) => string;
   log?: (line: string) => void;
+  /** The server's own files (audit log, key): hidden from every command, whatever the policy says. */
+  controlPlane?: string[];
 }
 
 export interface RunningServer {
@@ -48,16 +51,30 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (!addr) throw new Error(`invalid server.http.addr '${config.server.http.addr}'`);
 
   const state: ApiState = { ready: false, token: '', startedAt: Date.now() };
+  const launcher = buildLauncher();
+  const modes = probeModes(config, launcher);
+  const users = shimUsers(config);
+  const sessionsDir = config.sessions.base_dir;
+  const sandbox = new SandboxRuntime(
+    modes,
+    {
+      controlPlane: [runDir, sessionsDir, ...(opts.controlPlane ?? [])],
+      exposed: [paths.pidNsFile, ...users.map((u) => paths.shimSocket(u.uid))],
+      sessionsDir,
+    },
+    defaultExecDirs(config),
+  );
   // Requests before `ready` only reach /health and /ready; the audit recorder is set below.
   const ctx: ServerContext = {
     config,
-    sessions: new SessionManager(config, { enabled: config.approvals.enabled, whenUnavailable: config.approvals.when_unavailable }, effectiveOpaqueMode(config)),
+    sessions: new SessionManager(config, { enabled: config.approvals.enabled, whenUnavailable: config.approvals.when_unavailable }, effectiveOpaqueMode(config, modes)),
     audit: undefined as unknown as AuditRecorder,
     outputFilter: opts.outputFilter,
     redactText: opts.redactText,
     paths,
     inject: { ...(config.sandbox.env_inject ?? {}) },
-    launcher: buildLauncher(),
+    launcher,
+    sandbox,
     counters: new Map(),
   };
   const handler = apiHandler(ctx, state);
@@ -84,6 +101,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   writeFileSync(paths.tokenFile, `${state.token}\n`, { mode: 0o600 });
   chmodSync(paths.tokenFile, 0o600);
   writeFileSync(paths.pidFile, `${process.pid}\n`, { mode: 0o644 });
+  writeFileSync(paths.pidNsFile, `${ownPidNamespace()}\n`, { mode: 0o644 });
+  chmodSync(paths.pidNsFile, 0o644);
+  mkdirSync(sessionsDir, { recursive: true, mode: 0o711 });
 
   rmSync(paths.apiSocket, { force: true });
   const unix = createServer(handler);
@@ -93,7 +113,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   chmodSync(paths.apiSocket, 0o600);
 
-  const users = shimUsers(config);
   const shimServers: Server[] = await startShimServers(ctx, users, (user, env, _cwd) => {
     const requested = env.AGENTSH_SESSION_ID;
     if (requested) {
@@ -111,8 +130,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
 
   state.ready = true;
-  ctx.audit.record({ type: 'server_start', fields: { pid: process.pid, http: `${httpAddress.host}:${httpAddress.port}`, socket: paths.apiSocket, shim_users: users.map((u) => u.uid) } });
-  log(`agentsh server ${process.pid} listening on ${httpAddress.host}:${httpAddress.port} and ${paths.apiSocket}; shim sockets for uid ${users.map((u) => u.uid).join(', ')}`);
+  ctx.audit.record({ type: 'server_start', fields: { pid: process.pid, http: `${httpAddress.host}:${httpAddress.port}`, socket: paths.apiSocket, shim_users: users.map((u) => u.uid), security_mode: modes.mode, mechanisms: modes.mechanisms, ...(modes.refusal ? { refusal: modes.refusal } : {}) } });
+  log(`agentsh server ${process.pid} listening on ${httpAddress.host}:${httpAddress.port} and ${paths.apiSocket}; shim sockets for uid ${users.map((u) => u.uid).join(', ')}; security mode ${modes.mode}${modes.refusal ? ` (commands refused: ${modes.refusal})` : ''}`);
 
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -124,24 +143,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       for (const s of [tcp, unix]) (s as HttpServer).closeAllConnections?.();
       await Promise.all([closeServer(tcp), closeServer(unix), ...shimServers.map(closeServer)]);
       await audit.close?.();
-      for (const p of [paths.apiSocket, paths.tokenFile, ...users.map((u) => paths.shimSocket(u.uid))]) rmSync(p, { force: true });
+      for (const p of [paths.apiSocket, paths.tokenFile, paths.pidNsFile, ...users.map((u) => paths.shimSocket(u.uid))]) rmSync(p, { force: true });
       if (readPid(paths.pidFile) === process.pid) rmSync(paths.pidFile, { force: true });
     })());
   return { paths, token: state.token, httpAddress, close };
 }
 
-// Whether exec-time interception (the session sandbox) checks what runs. Until it does,
-// "check opaque commands at exec time" would mean not checking them at all.
-export const EXEC_INTERCEPTION_ACTIVE = false;
-
 /**
  * sandbox.seccomp.shellc.opaque: 'enforce' (default) leaves commands the pre-check can't see
- * (`$CMD args`, eval, `curl … | bash`) to exec-time checks. With none active they are denied,
- * never silently allowed; 'allow' is the operator's explicit choice.
+ * (`$CMD args`, eval, `curl … | bash`) to exec-time checks (security mode full: every exec
+ * in the sandbox is checked). Without them they are denied, never silently allowed; 'allow'
+ * is the operator's explicit choice.
  */
-export function effectiveOpaqueMode(config: ResolvedConfig): OpaqueMode {
+export function effectiveOpaqueMode(config: ResolvedConfig, modes: Pick<ModeReport, 'mode'>): OpaqueMode {
   const configured = configuredOpaqueMode(config);
-  return configured === 'enforce' && !EXEC_INTERCEPTION_ACTIVE ? 'deny' : configured;
+  return configured === 'enforce' && modes.mode !== 'full' ? 'deny' : configured;
 }
 
 export function configuredOpaqueMode(config: ResolvedConfig): OpaqueMode {
@@ -158,8 +174,14 @@ function readPid(file: string): number | null {
 
 function shimUsers(config: ResolvedConfig): ShimUser[] {
   const own = process.getuid?.() ?? 0;
-  const specs = config.server.shim?.users ?? [];
+  // AGENTSH_SHIM_USERS (comma list): how a provider that must load the seed config unchanged
+  // (no server.shim.users there) says which agent users get a socket.
+  const fromEnv = (process.env.AGENTSH_SHIM_USERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const specs = config.server.shim?.users?.length ? config.server.shim.users : fromEnv;
   const users = specs.length ? specs.map((s) => lookupUser(s)) : [{ uid: own, gid: process.getgid?.() ?? 0 }];
+  // The toolbox's user (set by the local provider, src/server/toolbox.ts): its `bash -c` comes back through the shim.
+  const toolbox = process.env.AGENTSH_TOOLBOX_USER ? lookupUser(process.env.AGENTSH_TOOLBOX_USER) : null;
+  if (toolbox && !users.some((u) => u.uid === toolbox.uid)) users.push(toolbox);
   for (const u of users) {
     if (own !== 0 && u.uid !== own) throw new Error(`server.shim.users: running as uid ${own}, the server can only run commands as itself (not uid ${u.uid})`);
   }

@@ -9,6 +9,7 @@ import { encodeFrame, exitFrame, FrameDecoder, FrameError } from './frames.js';
 import { runGoverned, type GovernedRun } from './governed.js';
 import type { Session } from './sessions.js';
 import { parseShellArgv } from './shell-argv.js';
+import { agentQuery } from './agent-queries.js';
 
 interface Hello {
   v: number;
@@ -92,6 +93,7 @@ function handleConnection(ctx: ServerContext, user: ShimUser, sock: Socket, sess
     }
     for (const f of frames) {
       if (!hello) {
+        if (f.type === 'Q') return answerQuery(ctx, user, f.payload, send, finish, fail);
         if (f.type !== 'H') return fail('protocol error: expected a hello frame');
         try {
           hello = JSON.parse(f.payload.toString('utf8')) as Hello;
@@ -149,4 +151,18 @@ function decodeHello(h: Hello): Decoded {
     if (i > 0) env[decode(kv.slice(0, i))] = decode(kv.slice(i + 1));
   }
   return { argv: h.argv.map(decode), env, cwd: decode(h.cwd), realShell: decode(h.real_shell) };
+}
+
+/** A query frame (instead of a hello): the agent-side CLI asking about its own session. */
+function answerQuery(ctx: ServerContext, user: ShimUser, payload: Buffer, send: (b: Buffer) => boolean, finish: (status: number) => void, fail: (m: string) => void): void {
+  let q: unknown;
+  try {
+    q = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return fail('protocol error: malformed query frame');
+  }
+  const r = agentQuery(ctx, user.uid, q);
+  if (r.stdout) send(encodeFrame('O', Buffer.from(r.stdout)));
+  if (r.stderr) send(encodeFrame('E', Buffer.from(r.stderr)));
+  finish(r.status);
 }

@@ -1,0 +1,205 @@
+// Exec-time decisions for one governed command: the launcher's supervisor asks (seccomp
+// user-notify) for every execve, every signal and every delete in the session sandbox; the
+// answers are the policy's, and every one is an audit event naming the rule.
+//
+// What is NOT decided here, because the kernel already does it race-free: which binaries can
+// run at all and which paths can be read or written (Landlock, compiled from the same rules),
+// which processes can be signalled (the command's own pid namespace + Landlock signal
+// scoping). A CONTINUE answer is racy by nature (another thread can rewrite argv after the
+// check), so it is only used for what Landlock cannot express: argv patterns, depth, audit,
+// soft delete.
+import { lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { posix } from 'node:path';
+import type { PolicyDecision } from '../policy/decision.js';
+import type { Notification, Verdict } from '../sandbox/launcher.js';
+import type { ServerContext } from './context.js';
+import { precheck, SHELLS } from './exec.js';
+import type { Session } from './sessions.js';
+
+const EACCES = 13;
+const EPERM = 1;
+
+export interface TrashTarget {
+  /** Where trashed files go (must be on the same filesystem as what is deleted). */
+  dir: string;
+  newToken(): string;
+  /** Called once the supervisor moved the payload. */
+  recorded(token: string, originalPath: string, rule: string): void;
+}
+
+interface Image {
+  depth: number;
+  path: string;
+}
+
+export class CommandInterceptor {
+  /** pid → the image it runs now (after its last exec) and that image's depth. */
+  private readonly images = new Map<number, Image>();
+  private first = true;
+  private currentId = '';
+  private readonly pendingTrash = new Map<string, { token: string; path: string; rule: string }>();
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly session: Session,
+    private readonly commandId: string,
+    /** The top-level command runs a shell whose script was pre-checked: its children are "direct" (depth 0). */
+    private readonly topIsShell: boolean,
+    private readonly trash: TrashTarget | null,
+  ) {}
+
+  handle(n: Notification): Verdict {
+    this.currentId = n.id;
+    switch (n.kind) {
+      case 'exec':
+        return this.exec(n);
+      case 'signal':
+        return this.signal(n);
+      case 'unlink':
+      case 'rmdir':
+        return this.remove(n.kind, n.pid, n.path);
+      case 'rename':
+        return this.rename(n);
+      default:
+        return { kind: 'errno', errno: EPERM };
+    }
+  }
+
+  /** The supervisor's account of a trash verdict. */
+  trashResult(id: string, ok: boolean, error?: string): void {
+    const t = this.pendingTrash.get(id);
+    if (!t) return;
+    this.pendingTrash.delete(id);
+    if (ok) {
+      this.trash?.recorded(t.token, t.path, t.rule);
+      this.record('file_soft_deleted', { decision: 'soft_delete', rule: t.rule, path: t.path, token: t.token });
+    } else {
+      this.record('file_delete_refused', { decision: 'deny', rule: t.rule, path: t.path, message: `soft delete failed (${error ?? 'unknown'}): the file was kept and the delete refused` });
+    }
+  }
+
+  private exec(n: Extract<Notification, { kind: 'exec' }>): Verdict {
+    if (this.first) {
+      // The command itself, already decided by the pre-check.
+      this.first = false;
+      this.images.set(n.pid, { depth: this.topIsShell ? -1 : 0, path: n.path });
+      return { kind: 'continue' };
+    }
+    let base: Image | undefined;
+    for (const p of [n.pid, ...n.ancestors]) {
+      base = this.images.get(p);
+      if (base) break;
+    }
+    const depth = Math.max(0, (base?.depth ?? 0) + 1);
+    // A nested shell gets the same pre-check as a top-level one: its builtins (kill, enable …)
+    // never reach exec, so `sh -c 'kill …'` from Python is decided on its script.
+    const isShell = SHELLS.has(posix.basename(n.path).replace(/\.real$/, ''));
+    const d = isShell
+      ? precheck(this.session, [n.path, ...n.argv.slice(1)], { cwd: n.cwd, depth }).decision
+      : this.session.engine.checkCommand(n.path, n.argv.slice(1), depth);
+    const allowed = d.decision === 'allow' || d.decision === 'audit';
+    this.audit('exec', d, {
+      path: n.path,
+      argv: n.argv.map(this.ctx.redactText),
+      depth,
+      pid: n.pid,
+      cwd: n.cwd,
+      ...(base ? { parent_image: base.path } : {}),
+    });
+    if (!allowed) return { kind: 'errno', errno: EACCES };
+    this.images.set(n.pid, { depth, path: n.path });
+    return { kind: 'continue' };
+  }
+
+  private signal(n: Extract<Notification, { kind: 'signal' }>): Verdict {
+    const target = n.target === nsPid(n.pid) ? 'self' : 'session';
+    const d = this.session.engine.checkSignal(String(n.signal), target);
+    if (n.signal !== 0 || d.decision !== 'allow') this.audit('signal', d, { syscall: n.syscall, target_pid: n.target, signal: n.signal, relation: target, pid: n.pid });
+    return d.decision === 'allow' || d.decision === 'audit' ? { kind: 'continue' } : { kind: 'errno', errno: EPERM };
+  }
+
+  private remove(op: 'unlink' | 'rmdir', pid: number, path: string): Verdict {
+    const d = this.session.engine.checkFile(op === 'unlink' ? 'delete' : 'rmdir', path);
+    if (d.decision === 'soft_delete') return this.toTrash(d, path, 'value0') ?? { kind: 'continue' };
+    if (d.decision === 'allow' || d.decision === 'audit') {
+      if (d.decision === 'audit') this.audit('file', d, { operation: op, path, pid });
+      return { kind: 'continue' };
+    }
+    this.audit('file', d, { operation: op, path, pid });
+    return { kind: 'errno', errno: EACCES };
+  }
+
+  private rename(n: Extract<Notification, { kind: 'rename' }>): Verdict {
+    // RENAME_NOREPLACE (1) and RENAME_EXCHANGE (2) never destroy the destination.
+    if (n.flags & 3) return { kind: 'continue' };
+    const st = lstatOrNull(n.dst);
+    if (!st || st.isDirectory()) return { kind: 'continue' };
+    const d = this.session.engine.checkFile('delete', n.dst);
+    if (d.decision !== 'soft_delete') return { kind: 'continue' };
+    return this.toTrash(d, n.dst, 'continue') ?? { kind: 'continue' };
+  }
+
+  /** A trash verdict for an existing path, or null when there is nothing to keep (the kernel will say ENOENT). */
+  private toTrash(d: PolicyDecision, path: string, then: 'value0' | 'continue'): Verdict | null {
+    if (!this.trash) {
+      this.audit('file', { ...d, decision: 'deny', message: 'soft delete configured but no trash store is available' }, { path });
+      return { kind: 'errno', errno: EPERM };
+    }
+    let real: string;
+    try {
+      // The parent is resolved here; the supervisor then opens it refusing any symlink, so a
+      // component swapped for a symlink after this point makes the delete fail, not escape.
+      real = posix.join(realpathSync(posix.dirname(path)), posix.basename(path));
+    } catch {
+      return null;
+    }
+    if (!lstatOrNull(real)) return null;
+    const token = this.trash.newToken();
+    this.pendingTrash.set(this.currentId, { token, path: real, rule: d.rule });
+    return { kind: 'trash', src: real, dir: this.trash.dir, name: token, then };
+  }
+
+  private audit(type: string, d: PolicyDecision, fields: Record<string, unknown>): void {
+    this.ctx.audit.record({
+      type,
+      session_id: this.session.id,
+      command_id: this.commandId,
+      decision: d.decision,
+      policy_decision: d.policyDecision,
+      rule: d.rule,
+      message: this.ctx.redactText(d.message),
+      fields,
+    });
+  }
+
+  private record(type: string, f: { decision: string; rule: string; path: string; token?: string; message?: string }): void {
+    this.ctx.audit.record({
+      type,
+      session_id: this.session.id,
+      command_id: this.commandId,
+      decision: f.decision,
+      rule: f.rule,
+      ...(f.message ? { message: f.message } : {}),
+      fields: { path: f.path, ...(f.token ? { token: f.token } : {}) },
+    });
+  }
+}
+
+function lstatOrNull(p: string) {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/** The pid a process has inside its own (innermost) pid namespace. */
+function nsPid(hostPid: number): number {
+  try {
+    const m = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${hostPid}/status`, 'utf8'));
+    const ids = m?.[1]?.trim().split(/\s+/) ?? [];
+    return Number(ids[ids.length - 1] ?? -1);
+  } catch {
+    return -1;
+  }
+}

@@ -1,0 +1,241 @@
+// What the server's session sandbox can do on this machine, and the per-command plan.
+//
+// The mechanisms are probed for real at start (the launcher installs a Landlock ruleset, a
+// seccomp filter with a user-notify listener, and creates each namespace in a throw-away
+// child), so "active" never means "the kernel claims to have it". security.mode picks what is
+// used (auto: the best available), security.minimum_mode is the floor below which commands
+// are refused with the list of what is missing.
+import { chmodSync, mkdirSync, readlinkSync } from 'node:fs';
+import { posix } from 'node:path';
+import type { ResolvedConfig } from '../config/load.js';
+import { compileFsPlan, DEFAULT_EXEC_DIRS, type FsPlan } from '../sandbox/fs-plan.js';
+import { probeLauncher, type Plan } from '../sandbox/launcher.js';
+import { probeCgroups, type CgroupProbe } from '../sandbox/cgroups.js';
+import { limitsFromPolicy, ResourceManager } from '../sandbox/resources.js';
+import { buildSessionPlan } from '../sandbox/session-plan.js';
+import type { Session } from './sessions.js';
+
+export type SecurityMode = 'full' | 'landlock' | 'landlock-only' | 'minimal';
+/** Strongest first. */
+export const MODE_ORDER: readonly SecurityMode[] = ['full', 'landlock', 'landlock-only', 'minimal'];
+
+export interface Mechanisms {
+  landlock: boolean;
+  landlockAbi: number;
+  seccomp: boolean;
+  seccompNotify: boolean;
+  namespaces: boolean;
+  userns: boolean;
+}
+
+export interface ModeReport {
+  /** The mode commands run in. */
+  mode: SecurityMode;
+  /** The best this machine allows. */
+  available: SecurityMode;
+  mechanisms: Mechanisms;
+  /** Mechanisms the operator switched off for testing (AGENTSH_FORCE_UNAVAILABLE). */
+  forcedOff: string[];
+  /** Set when the mode is below security.minimum_mode: commands are refused with this text. */
+  refusal: string | null;
+  missing: string[];
+}
+
+const FORCEABLE = ['landlock', 'seccomp', 'seccomp_notify', 'namespaces', 'userns'] as const;
+
+/** Parses `agentsh-launcher --probe` output; `forcedOff` pretends mechanisms are missing. */
+export function mechanismsFrom(lines: string[], forcedOff: readonly string[] = []): Mechanisms {
+  const ok = (label: string) => lines.includes(`${label} ok`);
+  const abi = Number(/^landlock abi (\d+)$/m.exec(lines.join('\n'))?.[1] ?? 0);
+  const off = new Set(forcedOff);
+  const root = process.getuid?.() === 0;
+  const userns = ok('ns user') && !off.has('userns');
+  const ns = ok('ns mount') && ok('ns pid') && ok('ns ipc') && ok('ns uts') && (root || userns) && !off.has('namespaces');
+  const seccomp = ok('seccomp filter') && !off.has('seccomp');
+  return {
+    landlock: abi > 0 && ok('landlock restrict_self') && !off.has('landlock'),
+    landlockAbi: off.has('landlock') ? 0 : abi,
+    seccomp,
+    seccompNotify: seccomp && ok('seccomp user_notif') && !off.has('seccomp_notify'),
+    namespaces: ns,
+    userns,
+  };
+}
+
+export function availableMode(m: Mechanisms): SecurityMode {
+  // The user-notify supervisor is the launcher outside the command's pid namespace.
+  if (m.landlock && m.seccomp && m.namespaces && m.seccompNotify) return 'full';
+  if (m.landlock && m.seccomp && m.namespaces) return 'landlock';
+  if (m.landlock) return 'landlock-only';
+  return 'minimal';
+}
+
+/** What a mode needs that this machine lacks, in words. */
+export function missingFor(mode: SecurityMode, m: Mechanisms): string[] {
+  const need: Array<[boolean, string]> = [];
+  if (mode !== 'minimal') need.push([m.landlock, 'Landlock (file and exec rules in the kernel)']);
+  if (mode === 'full' || mode === 'landlock') {
+    need.push([m.seccomp, 'seccomp filters (syscall deny-list)']);
+    need.push([m.namespaces, process.getuid?.() === 0 ? 'mount/pid/ipc/uts namespaces' : 'user namespaces (unprivileged mount/pid namespaces)']);
+  }
+  if (mode === 'full') need.push([m.seccompNotify, 'seccomp user-notify (exec, signal and delete interception)']);
+  return need.filter(([have]) => !have).map(([, what]) => what);
+}
+
+export function modeReport(config: ResolvedConfig, lines: string[], env: NodeJS.ProcessEnv = process.env): ModeReport {
+  const forcedOff = (env.AGENTSH_FORCE_UNAVAILABLE ?? '').split(',').map((s) => s.trim()).filter((s) => (FORCEABLE as readonly string[]).includes(s));
+  const mechanisms = mechanismsFrom(lines, forcedOff);
+  const available = availableMode(mechanisms);
+  const sec = config.security ?? {};
+  const requested = sec.mode && sec.mode !== 'auto' ? (sec.mode as SecurityMode) : null;
+  const enabled = config.sandbox.enabled !== false;
+  let mode: SecurityMode = !enabled ? 'minimal' : requested && rank(requested) > rank(available) ? requested : available;
+  let refusal: string | null = null;
+  const missing = requested ? missingFor(requested, mechanisms) : [];
+  if (requested && missing.length && sec.strict) {
+    refusal = `security.mode ${requested} is required (strict) but this machine lacks: ${missing.join('; ')}`;
+  }
+  const floor = sec.minimum_mode as SecurityMode | undefined;
+  if (floor && rank(mode) > rank(floor)) {
+    refusal = `security mode ${mode} is below security.minimum_mode ${floor}; missing: ${missingFor(floor, mechanisms).join('; ') || (enabled ? 'nothing the kernel lacks (security.mode chose less)' : 'sandbox.enabled is false')}`;
+  }
+  if (requested && rank(requested) < rank(available) && missing.length) mode = available;
+  return { mode, available, mechanisms, forcedOff, refusal, missing };
+}
+
+/** Lower is stronger. */
+export function rank(m: SecurityMode): number {
+  return MODE_ORDER.indexOf(m);
+}
+
+export function probeModes(config: ResolvedConfig, launcher: string | null): ModeReport {
+  let lines: string[] = [];
+  if (launcher) {
+    try {
+      lines = probeLauncher(launcher);
+    } catch {
+      lines = [];
+    }
+  }
+  return modeReport(config, lines);
+}
+
+export interface SandboxPaths {
+  /** The server's own files: run dir, audit log, session state. Hidden from every command. */
+  controlPlane: string[];
+  /** Files bound back into hidden dirs (server.pidns, shim sockets). */
+  exposed: string[];
+  sessionsDir: string;
+}
+
+/**
+ * Builds plans for a server: caches the Landlock part per (policy, vars, workspace) — it reads
+ * the file tree and takes a second or two on a full root — and knows the mode.
+ */
+export class SandboxRuntime {
+  private readonly fsCache = new Map<string, FsPlan>();
+  private readonly resources = new WeakMap<Session, ResourceManager>();
+  private cgroupProbe: CgroupProbe | null = null;
+
+  constructor(
+    readonly report: ModeReport,
+    private readonly paths: SandboxPaths,
+    private readonly execDirs: string[],
+  ) {}
+
+  get mode(): SecurityMode {
+    return this.report.mode;
+  }
+
+  /** Exec-time checks exist: opaque commands can be left to them. */
+  get interceptsExec(): boolean {
+    return this.report.mode === 'full';
+  }
+
+  fsPlanFor(session: Session): FsPlan {
+    const key = JSON.stringify([session.policyFile, session.engine.policy.vars, session.workspace, this.interceptsExec]);
+    let fs = this.fsCache.get(key);
+    if (!fs) {
+      fs = compileFsPlan(session.engine.policy, {
+        workspace: session.workspace,
+        engine: session.engine,
+        execDirs: this.execDirs,
+        softDeleteRemovable: this.interceptsExec,
+      });
+      this.fsCache.set(key, fs);
+    }
+    return fs;
+  }
+
+  /** Per-command cgroups (or rlimit fallbacks) from the session policy's resource_limits and sandbox.limits; null in minimal mode. */
+  resourcesFor(session: Session, config: ResolvedConfig, uid?: number): ResourceManager | null {
+    if (this.report.mode === 'minimal') return null;
+    let rm = this.resources.get(session);
+    if (!rm) {
+      this.cgroupProbe ??= probeCgroups();
+      rm = new ResourceManager(limitsFromPolicy(session.engine.policy.doc.resource_limits ?? {}, config.sandbox.limits ?? {}), {
+        probe: this.cgroupProbe,
+        serverPid: process.pid,
+        ...(uid !== undefined ? { uid } : {}),
+      });
+      this.resources.set(session, rm);
+    }
+    return rm;
+  }
+
+  /** Per-session directories the sandbox binds (its /tmp survives between commands). */
+  sessionTmp(session: Session, uid: number | undefined): string {
+    const dir = posix.join(this.paths.sessionsDir, session.id, 'tmp');
+    mkdirSync(dir, { recursive: true, mode: 0o1777 });
+    chmodSync(dir, 0o1777);
+    void uid;
+    return dir;
+  }
+
+  /** The plan for one command, or null in minimal mode (the command runs with the base plan only). */
+  planFor(session: Session, opts: { cwd: string; uid?: number; gid?: number; trashDir: string | null; extra?: Partial<Plan> }): Plan | null {
+    if (this.report.mode === 'minimal') return null;
+    const fs = this.fsPlanFor(session);
+    const userns = process.getuid?.() !== 0;
+    if (this.report.mode === 'landlock-only') {
+      // No namespaces: Landlock and no_new_privs on the command as it is.
+      return {
+        pdeathsig: true,
+        chdir: opts.cwd,
+        landlock: { rules: fs.grants.map((g) => ({ path: g.path, rights: g.rights })) },
+        noNewPrivs: true,
+        ...(this.report.mechanisms.seccomp ? { seccomp: 'deny-list' as const } : {}),
+        keepFds: [3],
+        ...opts.extra,
+      };
+    }
+    const plan = buildSessionPlan({
+      fs,
+      workspace: session.workspace,
+      cwd: opts.cwd,
+      tmpDir: this.sessionTmp(session, opts.uid),
+      hidden: [...this.paths.controlPlane, ...(opts.trashDir ? [opts.trashDir] : [])],
+      exposed: this.paths.exposed,
+      ...(opts.uid !== undefined && !userns ? { uid: opts.uid } : {}),
+      ...(opts.gid !== undefined && !userns ? { gid: opts.gid } : {}),
+      userns,
+      notify: this.interceptsExec ? ['exec', 'signal', 'delete'] : [],
+      keepFds: [3],
+      ...(opts.extra ? { extra: opts.extra } : {}),
+    });
+    if (this.report.mechanisms.landlockAbi < 6 && plan.landlock) delete plan.landlock.scope;
+    return plan;
+  }
+}
+
+export function defaultExecDirs(config: ResolvedConfig): string[] {
+  // The top-level `landlock` section is agentsh's; `sandbox.landlock` (the seed's spelling) is
+  // ignored by agentsh and warned about by the config loader, so it is not read here either.
+  const dirs = config.landlock?.allow_execute;
+  return dirs && dirs.length ? dirs : DEFAULT_EXEC_DIRS;
+}
+
+/** `pid:[4026531836]` — the shim compares it with its own (docs/shim-protocol.md, step 0). */
+export function ownPidNamespace(): string {
+  return readlinkSync('/proc/self/ns/pid');
+}

@@ -1,0 +1,39 @@
+// The server's side of soft delete: which trash a session's deletes go to (the config's
+// trash_path, relative paths inside the session workspace), and recording what the launcher's
+// supervisor moved there. The trash dir is hidden inside the sandbox (an empty read-only
+// tmpfs over it), so the agent can neither read nor purge it; it lists and restores its own
+// session's entries through the server.
+import { newTrashToken, TrashStore } from '../trash/store.js';
+import { trashDirFromConfig } from '../trash/config.js';
+import type { ServerContext } from './context.js';
+import type { TrashTarget } from './interception.js';
+import type { Session } from './sessions.js';
+
+const stores = new Map<string, TrashStore>();
+
+export function trashStoreFor(ctx: ServerContext, session: Session): TrashStore {
+  const dir = trashDirFromConfig(ctx.config, { workspace: session.workspace });
+  let store = stores.get(dir);
+  if (!store) {
+    store = new TrashStore(dir);
+    stores.set(dir, store);
+  }
+  store.init();
+  return store;
+}
+
+export function sessionTrash(ctx: ServerContext, session: Session): TrashTarget {
+  const store = trashStoreFor(ctx, session);
+  return {
+    dir: store.dir,
+    newToken: () => newTrashToken(),
+    recorded: (token, originalPath, rule) => {
+      try {
+        store.record(token, { originalPath, sessionId: session.id, rule });
+      } catch (err) {
+        // The payload is in the trash either way: `trash list` shows it as an orphan.
+        ctx.audit.record({ type: 'trash_record_failed', session_id: session.id, message: (err as Error).message, fields: { token, path: originalPath } });
+      }
+    },
+  };
+}
