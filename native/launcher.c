@@ -204,10 +204,10 @@
  *   namespace) is the supervisor: poll() on the listener, the report socket and a SIGCHLD
  *   self-pipe (signals are still forwarded to pid 1). pid 1 sends its `exit`/`signal` line
  *   over the pair and the supervisor writes it, so the report has one writer once the
- *   command runs and lines never interleave. The supervisor reads the host's /proc through
- *   a descriptor opened before pivot_root: pivot_root moves the root of every process of
- *   the mount namespace, the outer launcher's included, so its own "/" and "/proc" are the
- *   sandbox's; paths it resolves (cwd, dirfd links, trash) are the sandbox's view.
+ *   command runs and lines never interleave. The supervisor stays in the caller's mount
+ *   and pid namespaces (see do_unshare): its /proc and its paths are the server's; readlink
+ *   of /proc/PID/cwd and /proc/PID/fd/N of a sandboxed process gives the path as the
+ *   sandbox sees it (relative to the sandbox's root).
  *   One request at a time: for each notification the supervisor reads the arguments from
  *   the caller's memory (process_vm_readv, page by page), checks
  *   SECCOMP_IOCTL_NOTIF_ID_VALID, writes one request line on the report descriptor and
@@ -218,10 +218,11 @@
  *     notify ID unlink PID PATH          unlink, unlinkat without AT_REMOVEDIR
  *     notify ID rmdir PID PATH           rmdir, unlinkat with AT_REMOVEDIR
  *     notify ID rename PID SRC DST FLAGS FLAGS: renameat2's (numeric), else 0
- *   ID: the kernel's 64-bit notification id (decimal). PID: the calling thread as the
- *   supervisor sees it (a host pid; = the process id unless a non-main thread calls).
+ *   ID: the kernel's 64-bit notification id (decimal). PID: the calling thread in the
+ *   server's pid namespace (= the process id unless a non-main thread calls).
  *   ANCESTORS: comma list of the caller's ancestors, parent first, up to but excluding
- *   the namespace's pid 1 (/proc/P/stat), host pids. PATH, SRC, DST: the argument made
+ *   the namespace's pid 1 (PIDFD_GET_INFO, else /proc/P/stat), server pids too. PATH,
+ *   SRC, DST (as the command sees them): the argument made
  *   absolute, relative to CWD, or for *at calls to what /proc/PID/fd/DIRFD links to
  *   (execveat AT_EMPTY_PATH with "": the link itself; a dirfd that is no path: refused),
  *   joined, not normalised ("..", symlinks stay). CWD: readlink /proc/PID/cwd. ARGn: the
@@ -243,7 +244,9 @@
  *                                         and DIR opened with openat2(AT_FDCWD, ...,
  *                                         O_PATH|O_DIRECTORY, RESOLVE_NO_SYMLINKS|
  *                                         RESOLVE_NO_MAGICLINKS), then renameat2(parent,
- *                                         basename(SRC), dir, NAME, RENAME_NOREPLACE).
+ *                                         basename(SRC), dir, NAME, RENAME_NOREPLACE);
+ *                                         SRC's parent must first be the sandbox's SRC
+ *                                         parent too (below).
  *                                         THEN: value0 (answer 0: unlink/rmdir done from
  *                                         the caller's view) or continue (the call runs:
  *                                         a rename whose destination was just moved away).
@@ -254,12 +257,18 @@
  *                                         of a directory), ENOTDIR (rmdir of a non-dir),
  *                                         ENOTEMPTY (rmdir, or a rename over, a non-empty
  *                                         directory).
- *   The trash paths resolve in the supervisor's mount namespace and root, which are the
- *   sandbox's (see above): DIR must be visible in the sandbox and on the same mount as
- *   SRC (rename(2) cannot cross mounts: EXDEV), e.g. inside the bound workspace, whose
- *   host path is the same. The move is made with the launcher's privileges (root, no
- *   Landlock, no DAC limit; read-only mounts still hold): the server must answer `trash`
- *   only for paths its policy lets the command delete.
+ *   The trash verdict resolves SRC and DIR in the supervisor's mount namespace (the
+ *   caller's, i.e. the server's): DIR need not be visible in the sandbox (the server hides
+ *   it) but must be on the same mount as SRC there (rename(2) cannot cross mounts: EXDEV).
+ *   SRC is what the command named, in the sandbox's view; it is moved only if its parent,
+ *   opened in the sandbox's view too (openat2 on /proc/PID/root of the stopped caller,
+ *   RESOLVE_IN_ROOT|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS), is the same directory
+ *   (st_dev, st_ino) as in the server's view (true for the workspace, bound at its real
+ *   path; else trash-failed EXDEV: e.g. the sandbox's own /tmp, where the same name is
+ *   another file on the host) and that mount is writable in the sandbox (else EROFS: a
+ *   read-only bind stays read-only). The move is made with the launcher's privileges
+ *   (root: no Landlock, no DAC limit): the server must answer `trash` only for paths its
+ *   policy lets the command delete.
  *   A verdict for an id that is not pending is ignored (`notify-error unknown-id ID`); a
  *   line that is not a verdict (`notify-error malformed LINE`) too, except that a bad
  *   verdict for the pending id answers EPERM (never left hanging); an over-long line
@@ -300,6 +309,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -899,11 +909,10 @@ static void setup_landlock(void) {
  *                    outer launcher over notify_sock[1] (SCM_RIGHTS), closes it, execs
  *   pid 1            keeps notify_sock[1] only to relay its `exit`/`signal` line, so that
  *                    the outer launcher stays the only writer of long request lines
- *   outer launcher   the supervisor: outside the filter and outside the pid namespace
- *                    (notif.pid is a host pid), reads the host's /proc through a
- *                    descriptor opened before pivot_root (its own root and /proc are the
- *                    sandbox's once pid 1 has pivoted: pivot_root moves every process of
- *                    the mount namespace whose root was the old one)
+ *   outer launcher   the supervisor: outside the filter, the pid namespace and the mount
+ *                    namespace (notif.pid is a pid of the caller's namespace; its /proc
+ *                    and paths are the caller's; the sandbox's view of a path is reached
+ *                    through /proc/PID/root of the stopped caller)
  */
 
 #define NOTIFY_EXEC 1u
@@ -977,7 +986,7 @@ static void notify_check_plan(void) {
     if (fstat(report_fd, &st) < 0 || !S_ISSOCK(st.st_mode)) fail("notify", "report-fd-not-a-socket", ENOTSOCK);
 }
 
-/* Outer launcher, before forking pid 1 (the host's /proc is still reachable by name). */
+/* Outer launcher, before forking pid 1 (it stays in the caller's mount namespace). */
 static void notify_prepare(void) {
     if (!notify_groups) return;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify_sock) < 0) fail("notify", "socketpair", errno);
@@ -1359,6 +1368,7 @@ static struct {
     int pending;          /* a request is waiting for its verdict */
     uint64_t pending_id;
     int pending_kind;
+    pid_t pending_pid;
     struct seccomp_notif *req;
     struct seccomp_notif_resp *resp;
     size_t req_size, resp_size;
@@ -1412,29 +1422,46 @@ static void notify_recv(void) {
         sup.pending = 1;
         sup.pending_id = n->id;
         sup.pending_kind = kind;
+        sup.pending_pid = q.pid;
         if (notify_emit(&b) < 0) notify_fail_closed();
     }
     free(b.p);
 }
 
-/* Soft delete: SRC's parent and DIR opened without following any symlink, then
- * renameat2(parent, basename(SRC), dir, NAME, RENAME_NOREPLACE). Paths resolve in the
- * supervisor's mount namespace and root, which are the sandbox's. 0 or errno. */
-static int notify_trash(const char *src, const char *dir, const char *name, int kind) {
+/* Soft delete. SRC names a file as the command sees it; DIR is a path of the supervisor's
+ * (the caller's, i.e. the server's) mount namespace, so the server can hide the trash from
+ * the sandbox. SRC's parent is opened in both views without following any symlink (openat2
+ * RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS; the sandbox's through /proc/PID/root of the
+ * stopped caller, RESOLVE_IN_ROOT) and must be the same directory (device and inode: the
+ * workspace, bound at its real path) on a mount the sandbox may write (a read-only bind
+ * stays read-only); then renameat2(parent, basename(SRC), dir, NAME, RENAME_NOREPLACE) in
+ * the supervisor's view. 0 or errno (EXDEV: SRC is not the server's file of that name,
+ * e.g. it lies in the sandbox's own /tmp). */
+static int notify_trash(pid_t caller, const char *src, const char *dir, const char *name, int kind) {
     struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+    struct open_how inside = how;
+    inside.resolve |= RESOLVE_IN_ROOT;
     if (src[0] != '/' || dir[0] != '/' || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) return EINVAL;
-    char *copy = strdup(src);
+    char *copy = strdup(src), rel[48];
     size_t l = strlen(copy);
     while (l > 1 && copy[l - 1] == '/') copy[--l] = 0;
     char *slash = strrchr(copy, '/'), *base = slash + 1;
     if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) { free(copy); return EINVAL; }
     *slash = 0;
-    int pfd = (int)syscall(SYS_openat2, AT_FDCWD, copy[0] ? copy : "/", &how, sizeof how);
-    int e = pfd < 0 ? errno : 0;
-    int dfd = e ? -1 : (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof how);
-    if (!e && dfd < 0) e = errno;
-    struct stat st;
-    if (!e && fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) e = errno;
+    const char *parent = copy[0] ? copy : "/";
+    int e = 0, root = -1, sfd = -1, pfd = -1, dfd = -1;
+    struct stat sst, hst, st;
+    struct statvfs vfs;
+    snprintf(rel, sizeof rel, "%d/root", (int)caller); /* the caller is stopped: its root holds */
+    if ((root = openat(notify_proc, rel, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) e = errno;
+    else if ((sfd = (int)syscall(SYS_openat2, root, parent, &inside, sizeof inside)) < 0) e = errno;
+    else if ((pfd = (int)syscall(SYS_openat2, AT_FDCWD, parent, &how, sizeof how)) < 0) e = errno;
+    else if (fstat(sfd, &sst) < 0 || fstat(pfd, &hst) < 0) e = errno;
+    else if (sst.st_dev != hst.st_dev || sst.st_ino != hst.st_ino) e = EXDEV;
+    else if (fstatvfs(sfd, &vfs) < 0) e = errno;
+    else if (vfs.f_flag & ST_RDONLY) e = EROFS;
+    else if ((dfd = (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof how)) < 0) e = errno;
+    else if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) e = errno;
     /* what the caller's own call would have refused stays refused */
     if (!e && kind == NK_UNLINK && S_ISDIR(st.st_mode)) e = EISDIR;
     if (!e && kind == NK_RMDIR && !S_ISDIR(st.st_mode)) e = ENOTDIR;
@@ -1448,6 +1475,8 @@ static int notify_trash(const char *src, const char *dir, const char *name, int 
         else if (d >= 0) close(d);
     }
     if (!e && renameat2(pfd, base, dfd, name, RENAME_NOREPLACE) < 0) e = errno;
+    if (root >= 0) close(root);
+    if (sfd >= 0) close(sfd);
     if (pfd >= 0) close(pfd);
     if (dfd >= 0) close(dfd);
     free(copy);
@@ -1503,12 +1532,13 @@ static void notify_verdict(char *line) {
     const char *act = w[2];
     long long v;
     int kind = sup.pending_kind;
+    pid_t caller = sup.pending_pid;
     sup.pending = 0;
     if (!strcmp(act, "continue") && nw == 3) notify_respond(id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
     else if (!strcmp(act, "errno") && nw == 4 && parse_s64(w[3], &v) && v >= 1 && v <= 4095) notify_respond(id, 0, (int)v, 0);
     else if (!strcmp(act, "value") && nw == 4 && parse_s64(w[3], &v)) notify_respond(id, v, 0, 0);
     else if (!strcmp(act, "trash") && nw == 7 && kind >= NK_UNLINK && (!strcmp(w[6], "value0") || !strcmp(w[6], "continue"))) {
-        int e = notify_trash(w[3], w[4], w[5], kind);
+        int e = notify_trash(caller, w[3], w[4], w[5], kind);
         if (e) {
             /* the caller's own answer where it would have been the kernel's, else EPERM */
             notify_respond(id, 0, e == EISDIR || e == ENOTDIR || e == ENOTEMPTY ? e : EPERM, 0);

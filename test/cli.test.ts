@@ -105,11 +105,44 @@ describe('agentsh CLI', () => {
     const r = cli(['detect', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
-    assert.equal(j.mode, 'precheck-only');
+    assert.equal(j.source, 'probe');
     assert.match(j.kernel['landlock abi'] ?? j.kernel.probe, /^\d+$|failed/);
     const file = j.domains.find((d: { domain: string }) => d.domain === 'file');
-    assert.equal(file.enforced, false); // Landlock may be available; nothing uses it yet
+    assert.equal(file.enforced, j.mode !== 'minimal');
+    const network = j.domains.find((d: { domain: string }) => d.domain === 'network');
+    assert.equal(network.enforced, false); // not built yet: never claimed
     assert.ok(j.score < 100);
+    assert.equal(j.mode, 'minimal'); // no config: sandbox.enabled is false (agentsh's default), and detect says so
+    assert.equal(j.refusal, null);
+  });
+
+  it('detect with the seed config reports the mode this machine really runs in', { skip: process.getuid?.() !== 0 && 'namespaces without a user namespace need root' }, () => {
+    const r = cli(['detect', '--json', '--config', SEED_CONFIG]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.mode, 'full'); // this machine: Landlock ABI 7, seccomp user-notify, namespaces
+    assert.equal(j.mechanisms.seccompNotify, true);
+    assert.equal(j.domains.find((d: { domain: string }) => d.domain === 'command').active.includes('user-notify'), true);
+  });
+
+  it('a mechanism forced unavailable: detect falls back a mode, and minimum_mode refuses', { skip: process.getuid?.() !== 0 && 'root only' }, () => {
+    const env = { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify' };
+    const fallback = JSON.parse(cli(['detect', '--json', '--config', SEED_CONFIG], { env }).stdout);
+    assert.equal(fallback.mode, 'landlock');
+    assert.deepEqual(fallback.forced_off, ['seccomp_notify']);
+    assert.equal(fallback.domains.find((d: { domain: string }) => d.domain === 'file').enforced, true);
+    assert.match(fallback.domains.find((d: { domain: string }) => d.domain === 'file').note, /soft delete needs seccomp user-notify/);
+    const floor = join(tmp, 'floor.yaml');
+    writeFileSync(floor, `${readFileSync(SEED_CONFIG, 'utf8')}\nsecurity:\n  minimum_mode: full\n`);
+    const refused = cli(['detect', '--json', '--config', floor], { env });
+    assert.equal(refused.code, 1);
+    const j = JSON.parse(refused.stdout);
+    assert.match(j.refusal, /below security\.minimum_mode full; missing: seccomp user-notify/);
+    const ok = cli(['detect', '--json', '--config', floor]);
+    assert.equal(ok.code, 0, ok.stdout);
+    const none = JSON.parse(cli(['detect', '--json', '--config', SEED_CONFIG], { env: { AGENTSH_FORCE_UNAVAILABLE: 'landlock,seccomp' } }).stdout);
+    assert.equal(none.mode, 'minimal');
+    assert.equal(none.domains.find((d: { domain: string }) => d.domain === 'file').enforced, false);
   });
 
   it('exports JSON Schemas, and the committed ones are current', () => {

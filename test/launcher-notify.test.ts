@@ -18,9 +18,15 @@ import {
 const isRoot = process.getuid?.() === 0;
 const skipReason = isRoot ? false : 'needs root: mount and pid namespaces are created without a user namespace';
 const tmp = realpathSync(mkdtempSync(join(tmpdir(), 'agentsh-notify-')));
-const ws = join(tmp, 'work space'); // a space: request and verdict words must carry it
-const trash = join(ws, '.trash'); // same mount as the workspace: rename(2) cannot cross mounts
+// As in production: the workspace and the trash on one host filesystem that is its own
+// mount (rename(2) cannot cross mounts), the trash hidden inside the sandbox by an empty
+// read-only tmpfs. The supervisor moves files in the host's view of the tree.
+const vol = join(tmp, 'vol'); // a tmpfs mounted on the host for the duration of the tests
+const ws = join(vol, 'work space'); // a space: request and verdict words must carry it
+const trash = join(vol, 'trash');
 const other = join(tmp, 'other');
+const ro = join(tmp, 'ro');
+let volMounted = false;
 let launcher = '';
 
 function plan(extra: Partial<Plan> = {}): Plan {
@@ -30,8 +36,10 @@ function plan(extra: Partial<Plan> = {}): Plan {
     mounts: [
       ...['/usr', '/bin', '/lib', '/lib64', '/etc'].map((path) => ({ kind: 'bind' as const, path, mode: 'ro' as const, optional: path !== '/usr' })),
       { kind: 'bind', path: '/dev/null', mode: 'rw' },
-      { kind: 'bind', path: ws, mode: 'rw' },
+      { kind: 'bind', path: vol, mode: 'rw' },
+      { kind: 'tmpfs', path: trash, mode: 0o555, sizeBytes: 64 << 10, readOnly: true },
       { kind: 'bind', path: other, mode: 'rw' },
+      { kind: 'bind', path: ro, mode: 'ro' },
       { kind: 'tmpfs', path: '/tmp', mode: 0o1777 },
       { kind: 'proc' },
     ],
@@ -86,11 +94,23 @@ const execs = (r: Result) => r.seen.filter((n): n is Extract<Notification, { kin
 
 before(() => {
   launcher = buildLauncher();
-  mkdirSync(trash, { recursive: true });
+  mkdirSync(vol);
+  if (isRoot) {
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=0755', 'agentsh-notify-test', vol], { encoding: 'utf8' });
+    assert.equal(m.status, 0, m.stderr);
+    volMounted = true;
+  }
+  mkdirSync(ws);
+  mkdirSync(trash);
   mkdirSync(other);
+  mkdirSync(ro);
+  writeFileSync(join(ro, 'file'), 'read-only\n');
 });
 
-after(() => rmSync(tmp, { recursive: true, force: true }));
+after(() => {
+  if (volMounted) spawnSync('umount', ['-l', vol]);
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 describe('notify protocol (no root needed)', () => {
   it('serializes the directive, parses requests, formats verdicts', () => {
@@ -206,6 +226,27 @@ describe('notify (as root)', { skip: skipReason }, () => {
     assert.equal(readFileSync(join(other, 'dir', 'file'), 'utf8'), 'elsewhere\n');
     assert.deepEqual(readdirSync(trash).sort(), before);
     assert.deepEqual(r.facts.map((f) => f.kind === 'trash-failed' && f.errno), ['ELOOP']);
+  });
+
+  it('the trash is hidden from the sandbox; the supervisor moves in the host view', async () => {
+    writeFileSync(join(ws, 'hidden.txt'), 'hide me\n');
+    const r = await run(`rm hidden.txt; echo rm=$?; ls -A "${trash}" | wc -l; touch "${trash}/x"`, (n) =>
+      n.kind === 'unlink' && n.path.endsWith('/hidden.txt') ? { kind: 'trash', src: n.path, dir: trash, name: 'tok-hidden', then: 'value0' } : CONTINUE);
+    assert.equal(r.stdout, 'rm=0\n0\n', r.stderr);
+    assert.match(r.stderr, /Read-only file system/);
+    assert.equal(readFileSync(join(trash, 'tok-hidden'), 'utf8'), 'hide me\n');
+  });
+
+  it('only the host file the command named can be trashed: not a sandbox-only file of the same name, not one on a read-only mount', async () => {
+    writeFileSync(join(tmp, 'decoy'), 'host\n'); // the sandbox's view of this dir is its own (a tmpfs)
+    const before = readdirSync(trash).sort();
+    const r = await run(`echo sandbox > "${tmp}/decoy"; rm "${tmp}/decoy"; echo rm=$?; cat "${tmp}/decoy"; rm "${ro}/file"; echo ro=$?`, (n) =>
+      n.kind === 'unlink' ? { kind: 'trash', src: n.path, dir: trash, name: `tok-${n.id}`, then: 'value0' } : CONTINUE);
+    assert.equal(r.stdout, 'rm=1\nsandbox\nro=1\n', r.stderr);
+    assert.equal(readFileSync(join(tmp, 'decoy'), 'utf8'), 'host\n');
+    assert.equal(readFileSync(join(ro, 'file'), 'utf8'), 'read-only\n');
+    assert.deepEqual(readdirSync(trash).sort(), before);
+    assert.deepEqual(r.facts.map((f) => f.kind === 'trash-failed' && f.errno), ['EXDEV', 'EROFS']);
   });
 
   it('rmdir with a trash verdict; a non-empty directory stays (ENOTEMPTY)', async () => {

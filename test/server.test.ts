@@ -344,3 +344,16 @@ describe('audit trail', () => {
     assert.match(reordered.stderr, /reordered\.jsonl:3\b/);
   });
 });
+
+describe('security.minimum_mode', { skip: process.getuid?.() !== 0 && 'root only (probes namespaces)' }, () => {
+  it('below the floor no session starts and no command runs; the message says what is missing', async () => {
+    const s = await startTestServer({ extraConfig: 'security:\n  minimum_mode: full\n', env: { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify' } });
+    try {
+      const r = await s.api('POST', '/api/v1/sessions', { workspace: s.workspace });
+      assert.equal(r.status, 503);
+      assert.match(JSON.stringify(r.body), /minimum_mode full.*seccomp user-notify/);
+    } finally {
+      await s.stop();
+    }
+  });
+});

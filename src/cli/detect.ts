@@ -35,8 +35,8 @@ export function probeKernel(): { lines: string[]; kernel: Record<string, string>
   try {
     lines = probeLauncher(buildLauncher());
     for (const line of lines) {
-      const m = /^(.*?) (\S+)(?: (\S+))?$/.exec(line);
-      if (m) kernel[m[1]!] = m[3] ? `${m[2]} ${m[3]}` : m[2]!;
+      const m = /^(.*?) (ok|unavailable(?: \S+)?)$/.exec(line) ?? /^(.*) (\S+)$/.exec(line);
+      if (m) kernel[m[1]!] = m[2]!;
     }
   } catch (err) {
     kernel.probe = `failed: ${(err as Error).message}`;

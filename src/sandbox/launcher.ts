@@ -297,10 +297,15 @@ export type Notification =
   | { kind: 'rename'; id: string; pid: number; src: string; dst: string; flags: number };
 
 /**
- * The server's answer. `trash` renames `src` into `dir` as `name` (RENAME_NOREPLACE, no
- * symlink followed in either path, with the launcher's privileges: answer it only where
- * the policy grants the delete) and then answers 0 (`value0`: unlink/rmdir) or lets the
- * call run (`continue`: a rename whose existing destination was just moved away).
+ * The server's answer. `trash` (delete requests only) renames `src` into `dir` as `name`
+ * (RENAME_NOREPLACE, no symlink followed in either path, in the server's mount namespace:
+ * `dir` may be hidden from the sandbox but must be on the same mount as `src`; `src` is
+ * moved only when its parent is the same directory in the sandbox's view and writable
+ * there, else `trash-failed ... EXDEV/EROFS`) and then answers 0 (`value0`: unlink/rmdir)
+ * or lets the call run (`continue`: a rename whose existing destination was just moved
+ * away). The move has the launcher's privileges (no Landlock): answer it only where the
+ * policy grants the delete. A failed move refuses the call (EPERM; EISDIR, ENOTDIR or
+ * ENOTEMPTY where the kernel would have said so).
  */
 export type Verdict =
   | { kind: 'continue' }

@@ -108,6 +108,8 @@ async function handle(ctx: ServerContext, state: ApiState, req: IncomingMessage,
     if (!id && method === 'GET') return json(res, 200, ctx.sessions.list().map((s) => s.info()));
     if (!id && method === 'POST') {
       const b = await readJson(req);
+      // Below security.minimum_mode no session starts: the message says what is missing.
+      if (ctx.sandbox.report.refusal) throw new HttpError(503, ctx.sandbox.report.refusal, 'E_SECURITY_MODE');
       const s = ctx.sessions.create({
         workspace: str(b.workspace, 'workspace', true)!,
         ...(b.policy !== undefined ? { policy: str(b.policy, 'policy')! } : {}),
