@@ -139,6 +139,19 @@ static int trusted_dir(const char *dir) {
     return st.st_uid == 0 || st.st_uid == geteuid();
 }
 
+/* A program we may start: the file and its directory owned by root or by us and writable by
+ * nobody else (symlinks resolved). */
+static int trusted_program(const char *bin) {
+    char real[PATH_MAX];
+    struct stat st;
+    if (!realpath(bin, real) || stat(real, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 022)) return 0;
+    if (st.st_uid != 0 && st.st_uid != geteuid()) return 0;
+    char *slash = strrchr(real, '/');
+    if (!slash) return 0;
+    if (slash == real) slash[1] = 0; else *slash = 0;
+    return trusted_dir(real);
+}
+
 /* True inside a session sandbox: our pid namespace is not the server's (recorded by the
  * server in <run>/server.pidns). Every exec there is already checked by the kernel-side
  * interception (seccomp user-notify), so the real shell runs directly. Outside a sandbox
@@ -272,9 +285,14 @@ static int reach_server(const char *run, struct sockaddr_un *sa) {
     if (err != ENOENT && err != ECONNREFUSED)
         refuse("agentsh: cannot reach the agentsh server (", sa->sun_path, "): ", strerror(err), "; command refused", NULL);
 
-    /* Nobody listening: start the server once and wait for it. */
+    /* Nobody listening: start the server once and wait for it. AGENTSH_BIN is environment,
+     * which the caller (an agent, through a toolbox API) may set: the program must be one the
+     * agent cannot have written, or the shim would start the agent's own code ungoverned. */
     const char *bin = getenv("AGENTSH_BIN");
     if (!bin || !*bin) bin = DEFAULT_BIN;
+    if (!trusted_program(bin))
+        refuse("agentsh: cannot reach the agentsh server (", sa->sun_path, "): ", strerror(err), "; not starting `", bin,
+               " server`: it (or its directory) is writable by others or owned by another user; command refused", NULL);
     int serr = start_server(bin);
     if (serr)
         refuse("agentsh: cannot reach the agentsh server (", sa->sun_path, "): ", strerror(err), "; starting `", bin,

@@ -74,6 +74,11 @@ describe('seed demo on a local sandbox', { skip }, () => {
     });
   });
 
+  it('the toolbox refuses variables that would steer the shim (AGENTSH_SHIM_FORCE=0 …)', async () => {
+    await assert.rejects(sb.exec(`touch /home/daytona/${tag}-unforced`, { env: { AGENTSH_SHIM_FORCE: '0' } }), /does not accept AGENTSH_SHIM_FORCE/);
+    assert.equal(existsSync(join(dir, 'home', `${tag}-unforced`)), false);
+  });
+
   describe('blocked commands', () => {
     for (const [cmd, rule] of [['sudo whoami', 'block-shell-escape'], ['su -c whoami root', 'block-shell-escape']] as const) {
       it(`${cmd}: refused, nothing ran as root, audited with ${rule}`, async () => {

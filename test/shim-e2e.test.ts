@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -110,6 +110,17 @@ describe('fail closed', () => {
     const r = text(run(['-c', `touch ${marker}`], { env: { AGENTSH_RUN_DIR: join(root, 'no-server') } }));
     assert.equal(r.code, 126);
     assert.match(r.err, /cannot reach the agentsh server/);
+    assert.equal(existsSync(marker), false);
+  });
+  it('an AGENTSH_BIN the caller could have written is never started', () => {
+    const evil = join(root, 'evil-dir');
+    mkdirSync(evil, { recursive: true });
+    chmodSync(evil, 0o777); // anyone could have put this "server" here
+    const marker = join(root, 'evil-ran');
+    writeFileSync(join(evil, 'agentsh'), `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
+    const r = text(run(['-c', 'true'], { env: { AGENTSH_RUN_DIR: join(root, 'no-server-2'), AGENTSH_BIN: join(evil, 'agentsh') } }));
+    assert.equal(r.code, 126);
+    assert.match(r.err, /not starting .* writable by others/);
     assert.equal(existsSync(marker), false);
   });
   it('another user without a socket of its own is refused', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {

@@ -7,7 +7,7 @@ import { parseDuration } from '../util/duration.js';
 import type { EventFilter, ServerContext } from './context.js';
 import { runGoverned } from './governed.js';
 import { SessionError } from './sessions.js';
-import { toolboxExec, toolboxUser } from './toolbox.js';
+import { toolboxExec, toolboxUser, forbiddenToolboxVars } from './toolbox.js';
 
 const MAX_BODY = 16 * 1024 * 1024;
 
@@ -190,6 +190,8 @@ async function toolbox(b: Record<string, unknown>, res: ServerResponse): Promise
   const command = str(b.command, 'command', true)!;
   const cwd = str(b.cwd, 'cwd');
   const env = strMap(b.env, 'env');
+  const bad = forbiddenToolboxVars(env ?? {});
+  if (bad.length) throw new HttpError(400, `the toolbox does not accept ${bad.join(', ')} from the caller: they steer the governance layer`, 'E_FORBIDDEN_ENV');
   if (b.timeoutMs !== undefined && (typeof b.timeoutMs !== 'number' || !Number.isFinite(b.timeoutMs) || b.timeoutMs < 0)) throw new HttpError(400, "'timeoutMs' must be a non-negative number");
   let user;
   try {

@@ -32,7 +32,18 @@ export function toolboxUser(env: NodeJS.ProcessEnv = process.env): PasswdEntry {
   return lookupUser(env.AGENTSH_TOOLBOX_USER || 'daytona');
 }
 
+/**
+ * The caller's variables may not steer the shim (AGENTSH_SHIM_FORCE=0 would run the real shell
+ * ungoverned; AGENTSH_RUN_DIR/AGENTSH_BIN would point it elsewhere): AGENTSH_* and BASH_ENV
+ * from the request are refused.
+ */
+export function forbiddenToolboxVars(extra: Record<string, string> = {}): string[] {
+  return Object.keys(extra).filter((k) => k.startsWith('AGENTSH_') || k === 'BASH_ENV' || k === 'LD_PRELOAD' || k === 'LD_LIBRARY_PATH');
+}
+
 export function toolboxEnv(user: PasswdEntry, extra: Record<string, string> = {}): Record<string, string> {
+  const bad = forbiddenToolboxVars(extra);
+  if (bad.length) throw new ToolboxEnvError(`the toolbox does not accept ${bad.join(', ')} from the caller: they steer the governance layer`);
   return {
     HOME: user.home,
     USER: user.name,
@@ -101,3 +112,5 @@ export function toolboxExec(req: ToolboxExecRequest, user: PasswdEntry = toolbox
     });
   });
 }
+
+export class ToolboxEnvError extends Error {}
