@@ -144,7 +144,8 @@ static int trusted_dir(const char *dir) {
 static int trusted_program(const char *bin) {
     char real[PATH_MAX];
     struct stat st;
-    if (!realpath(bin, real) || stat(real, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 022)) return 0;
+    if (!realpath(bin, real)) return errno == ENOENT; /* missing: starting it fails and says so */
+    if (stat(real, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 022)) return 0;
     if (st.st_uid != 0 && st.st_uid != geteuid()) return 0;
     char *slash = strrchr(real, '/');
     if (!slash) return 0;

@@ -246,6 +246,29 @@ describe('seed demo on a local sandbox', { skip }, () => {
       assert.equal(readFileSync(join(dir, 'home', `${tag}-a`), 'utf8'), `${content}\n`);
       await expectEvent((e) => e.type === 'file_soft_deleted' && e.rule === 'soft-delete-workspace', 'soft delete audited');
     });
+    for (const [how, del] of [['find -delete', (d: string) => `find ${d} -delete`], ['Python shutil.rmtree', (d: string) => `python3 -c "import shutil; shutil.rmtree('${d}')"`]] as const) {
+      it(`a directory tree removed by ${how} is one entry and restores whole, with modes and mtimes`, async () => {
+        const d = `/home/daytona/${tag}-tree-${how.length}`;
+        const mk = await run(`mkdir -p ${d}/sub && echo a > ${d}/a.txt && head -c 3000 /dev/urandom > ${d}/sub/b.bin && echo c > ${d}/sub/c && chmod 600 ${d}/sub/c && chmod 750 ${d}/sub && touch -d '2001-02-03 04:05:06' ${d}/a.txt ${d}/sub/c ${d}/sub ${d}`);
+        assert.equal(mk.exitCode, 0, mk.all);
+        const host = join(dir, 'home', d.slice('/home/daytona/'.length));
+        const snapshot = () => ['', '/a.txt', '/sub', '/sub/b.bin', '/sub/c'].map((p) => {
+          const st = statSync(host + p);
+          return [p, st.mode, Math.floor(st.mtimeMs), st.isFile() ? sha(host + p) : ''];
+        });
+        const before = snapshot();
+        const rm = await run(`${del(d)}; echo rc=$?`);
+        assert.match(rm.stdout, /rc=0/, rm.all);
+        assert.equal(existsSync(host), false);
+        const list = await run('agentsh trash list');
+        const mine = list.stdout.split('\n').filter((l) => l.split('\t')[1]?.startsWith(d));
+        assert.equal(mine.length, 1, list.stdout);
+        assert.equal(mine[0]!.split('\t')[1], d);
+        const rs = await run(`agentsh trash restore ${mine[0]!.split('\t')[0]}`);
+        assert.equal(rs.exitCode, 0, rs.all);
+        assert.deepEqual(snapshot(), before);
+      });
+    }
     it('the agent cannot purge the trash', async () => {
       const r = await run('agentsh trash purge --ttl 0s');
       assert.notEqual(r.exitCode, 0);

@@ -151,11 +151,18 @@ export function launch(spec: LaunchSpec, io: LaunchIO): Running {
     plan?.end(spec.plan ? serializePlan(spec.plan) : BASE_PLAN);
     const report = stdio[5];
     const facts: string[] = [];
-    let partial = '';
+    let partial: Buffer = Buffer.alloc(0);
     report?.on('error', () => {});
     report?.on('data', (c: Buffer) => {
-      const lines = (partial + c.toString('latin1')).split('\n');
-      partial = lines.pop() ?? '';
+      // Split on the byte, then decode each line: file names arrive as their UTF-8 bytes.
+      const buf = partial.length ? Buffer.concat([partial, c]) : c;
+      const lines: string[] = [];
+      let start = 0;
+      for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10, start)) {
+        lines.push(buf.subarray(start, nl).toString('utf8'));
+        start = nl + 1;
+      }
+      partial = Buffer.from(buf.subarray(start));
       for (const line of lines) {
         // The supervisor waits for each answer: notifications are serial, answered in order.
         if (line.startsWith('notify ')) {

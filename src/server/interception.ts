@@ -24,7 +24,7 @@ export interface TrashTarget {
   dir: string;
   newToken(): string;
   /** Called once the supervisor moved the payload. */
-  recorded(token: string, originalPath: string, rule: string): void;
+  recorded(token: string, originalPath: string, rule: string, parentMtimeNs?: string): void;
 }
 
 interface Image {
@@ -37,7 +37,7 @@ export class CommandInterceptor {
   private readonly images = new Map<number, Image>();
   private first = true;
   private currentId = '';
-  private readonly pendingTrash = new Map<string, { token: string; path: string; rule: string }>();
+  private readonly pendingTrash = new Map<string, { token: string; path: string; rule: string; parentMtimeNs?: string }>();
 
   constructor(
     private readonly ctx: ServerContext,
@@ -71,7 +71,7 @@ export class CommandInterceptor {
     if (!t) return;
     this.pendingTrash.delete(id);
     if (ok) {
-      this.trash?.recorded(t.token, t.path, t.rule);
+      this.trash?.recorded(t.token, t.path, t.rule, t.parentMtimeNs);
       this.record('file_soft_deleted', { decision: 'soft_delete', rule: t.rule, path: t.path, token: t.token });
     } else {
       this.record('file_delete_refused', { decision: 'deny', rule: t.rule, path: t.path, message: `soft delete failed (${error ?? 'unknown'}): the file was kept and the delete refused` });
@@ -132,6 +132,9 @@ export class CommandInterceptor {
   private rename(n: Extract<Notification, { kind: 'rename' }>): Verdict {
     // RENAME_NOREPLACE (1) and RENAME_EXCHANGE (2) never destroy the destination.
     if (n.flags & 3) return { kind: 'continue' };
+    // Only when the rename can happen: trashing the destination of a rename that then fails
+    // (no source) would lose it from its place for nothing.
+    if (!lstatOrNull(n.src)) return { kind: 'continue' };
     const st = lstatOrNull(n.dst);
     if (!st || st.isDirectory()) return { kind: 'continue' };
     const d = this.session.engine.checkFile('delete', n.dst);
@@ -155,7 +158,8 @@ export class CommandInterceptor {
     }
     if (!lstatOrNull(real)) return null;
     const token = this.trash.newToken();
-    this.pendingTrash.set(this.currentId, { token, path: real, rule: d.rule });
+    const parent = lstatSync(posix.dirname(real), { bigint: true, throwIfNoEntry: false });
+    this.pendingTrash.set(this.currentId, { token, path: real, rule: d.rule, ...(parent ? { parentMtimeNs: String(parent.mtimeNs) } : {}) });
     return { kind: 'trash', src: real, dir: this.trash.dir, name: token, then };
   }
 

@@ -27,9 +27,10 @@ export function sessionTrash(ctx: ServerContext, session: Session): TrashTarget 
   return {
     dir: store.dir,
     newToken: () => newTrashToken(),
-    recorded: (token, originalPath, rule) => {
+    recorded: (token, originalPath, rule, parentMtimeNs) => {
       try {
-        store.record(token, { originalPath, sessionId: session.id, rule });
+        store.absorbChildren(token, originalPath, session.id);
+        store.record(token, { originalPath, sessionId: session.id, rule, ...(parentMtimeNs !== undefined ? { parentMtimeNs } : {}) });
       } catch (err) {
         // The payload is in the trash either way: `trash list` shows it as an orphan.
         ctx.audit.record({ type: 'trash_record_failed', session_id: session.id, message: (err as Error).message, fields: { token, path: originalPath } });

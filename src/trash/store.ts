@@ -13,7 +13,7 @@
 // not reach; the hash (file) or manifest digest (directory) proves on restore that what goes
 // back is what was deleted, and a mismatch refuses the restore and leaves everything in place.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { TrashError } from './errors.js';
 import { isTrashToken, tokenTime } from './token.js';
@@ -33,6 +33,9 @@ export interface RecordInfo {
   rule?: string;
   /** Default: now. */
   deletedAt?: Date;
+  /** The mtime (ns) of the directory it was deleted from, just before: a directory emptied one
+   *  file at a time gets its own mtime back from its first deleted child (absorbChildren). */
+  parentMtimeNs?: string;
 }
 
 /** The metadata file: the payload's description plus where it came from. */
@@ -44,6 +47,7 @@ export interface TrashMeta extends Description {
   command?: string;
   rule?: string;
   deletedAt: string;
+  parentMtimeNs?: string;
 }
 
 /** One entry as listed. */
@@ -133,6 +137,7 @@ export class TrashStore {
       ...(info.command !== undefined ? { command: info.command } : {}),
       ...(info.rule !== undefined ? { rule: info.rule } : {}),
       deletedAt: (info.deletedAt ?? new Date()).toISOString(),
+      ...(info.parentMtimeNs !== undefined ? { parentMtimeNs: info.parentMtimeNs } : {}),
       ...d,
     };
     // The marker first: a marker without metadata is ignored (and swept by purge); metadata
@@ -150,6 +155,44 @@ export class TrashStore {
     }
     writeAtomic(this.metaPath(token), `${JSON.stringify(meta, null, 1)}\n`);
     return toEntry(meta, false);
+  }
+
+  /**
+   * A directory just moved here (rmdir of `originalPath`) takes back its children: the entries
+   * this session trashed from directly inside it (`rm -r`, `find -delete` and shutil.rmtree
+   * empty a directory one file at a time before removing it). Their payloads move into the
+   * directory's payload and their own entries go, so the directory restores whole. The
+   * directory keeps its mtime. Returns the tokens absorbed. Call before record(token).
+   */
+  absorbChildren(token: string, originalPath: string, sessionId: string): string[] {
+    const payload = this.payloadPath(token);
+    const st = lstatBig(payload);
+    if (!st?.isDirectory()) return [];
+    const prefix = originalPath.endsWith('/') ? originalPath : `${originalPath}/`;
+    // Newest first: a name deleted twice restores as it was last.
+    const children = this.list({ sessionId })
+      .filter((e) => !e.orphan && !e.payloadMissing && e.originalPath?.startsWith(prefix) && !e.originalPath.slice(prefix.length).includes('/'))
+      .sort((a, b) => b.deletedAt.getTime() - a.deletedAt.getTime());
+    const absorbed: string[] = [];
+    const taken = new Set<string>();
+    let mtimeNs = st.mtimeNs;
+    for (const c of children) {
+      const name = c.originalPath!.slice(prefix.length);
+      if (taken.has(name)) continue;
+      const before = this.meta(c.token)?.parentMtimeNs;
+      if (before !== undefined && BigInt(before) < mtimeNs) mtimeNs = BigInt(before);
+      try {
+        renameSync(this.payloadPath(c.token), join(payload, name));
+      } catch {
+        continue; // stays a separate entry
+      }
+      taken.add(name);
+      this.forget(c.token, sessionId);
+      absorbed.push(c.token);
+    }
+    // The directory's mtime as it was before its first child went (each deletion changed it).
+    if (absorbed.length) utimesSync(payload, Number(st.atimeNs) / 1e9, Number(mtimeNs) / 1e9);
+    return absorbed;
   }
 
   /** The metadata of a token: null when there is none; TrashError when it is unreadable. */
