@@ -357,3 +357,24 @@ describe('security.minimum_mode', { skip: process.getuid?.() !== 0 && 'root only
     }
   });
 });
+
+describe('session limits', () => {
+  it('an idle session ends after resource_limits.idle_timeout, with an audit event; a busy one does not', async () => {
+    const policy = readFileSync(new URL('../../test/fixtures/seed/default.yaml', import.meta.url), 'utf8').replace(/idle_timeout: \S+/, 'idle_timeout: 1s');
+    const s = await startTestServer({ policy, cleanupInterval: '200ms' });
+    try {
+      const idle = await s.api('POST', '/api/v1/sessions', { workspace: s.workspace });
+      assert.equal(idle.status, 201);
+      const busy = await s.api('POST', '/api/v1/sessions', { workspace: s.workspace });
+      const running = s.api('POST', `/api/v1/sessions/${busy.body.id}/exec`, { command: 'sleep', args: ['2.5'] });
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal((await s.api('GET', `/api/v1/sessions/${idle.body.id}`)).status, 404);
+      assert.equal((await s.api('GET', `/api/v1/sessions/${busy.body.id}`)).status, 200, 'a session with a running command is not idle');
+      assert.equal((await running).status, 200);
+      const ev = await s.api('GET', `/api/v1/events?session_id=${idle.body.id}`);
+      assert.ok(JSON.stringify(ev.body).includes('"reason":"idle"'), JSON.stringify(ev.body).slice(0, 500));
+    } finally {
+      await s.stop();
+    }
+  });
+});

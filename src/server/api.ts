@@ -122,6 +122,7 @@ async function handle(ctx: ServerContext, state: ApiState, req: IncomingMessage,
     if (id && !action && method === 'GET') return json(res, 200, ctx.sessions.get(id).info());
     if (id && !action && method === 'DELETE') {
       const s = ctx.sessions.destroy(id);
+      ctx.sandbox.forget(s);
       ctx.audit.record({ type: 'session_destroyed', session_id: s.id, fields: { commands: s.commands } });
       return json(res, 200, { id, destroyed: true });
     }

@@ -5,7 +5,7 @@
 // child), so "active" never means "the kernel claims to have it". security.mode picks what is
 // used (auto: the best available), security.minimum_mode is the floor below which commands
 // are refused with the list of what is missing.
-import { chmodSync, mkdirSync, readlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, readlinkSync, rmSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { compileFsPlan, DEFAULT_EXEC_DIRS, type FsPlan } from '../sandbox/fs-plan.js';
@@ -181,6 +181,13 @@ export class SandboxRuntime {
       this.resources.set(session, rm);
     }
     return rm;
+  }
+
+  /** A session ended: its private /tmp and its resource manager go. */
+  forget(session: Session): void {
+    void this.resources.get(session)?.close();
+    this.resources.delete(session);
+    rmSync(posix.join(this.paths.sessionsDir, session.id), { recursive: true, force: true });
   }
 
   /** Per-session directories the sandbox binds (its /tmp survives between commands). */

@@ -18,6 +18,7 @@ import { SessionManager } from './sessions.js';
 import { defaultExecDirs, ownPidNamespace, probeModes, SandboxRuntime, type ModeReport } from './sandbox-runtime.js';
 import { startShimServers, type ShimUser } from './shim-server.js';
 import { lookupUser } from './users.js';
+import { parseDuration } from '../util/duration.js';
 
 export interface ServerOptions {
   config: ResolvedConfig;
@@ -129,6 +130,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return s;
   });
 
+  // Sessions past their idle or lifetime limits end; their private /tmp goes with them.
+  const reaper = setInterval(() => {
+    for (const { session, reason } of ctx.sessions.expire()) {
+      ctx.sandbox.forget(session);
+      ctx.audit.record({ type: 'session_expired', session_id: session.id, fields: { reason, commands: session.commands } });
+    }
+  }, parseDuration(config.sessions.cleanup_interval ?? '1m') ?? 60_000);
+  reaper.unref();
+
   state.ready = true;
   ctx.audit.record({ type: 'server_start', fields: { pid: process.pid, http: `${httpAddress.host}:${httpAddress.port}`, socket: paths.apiSocket, shim_users: users.map((u) => u.uid), security_mode: modes.mode, mechanisms: modes.mechanisms, ...(modes.refusal ? { refusal: modes.refusal } : {}) } });
   log(`agentsh server ${process.pid} listening on ${httpAddress.host}:${httpAddress.port} and ${paths.apiSocket}; shim sockets for uid ${users.map((u) => u.uid).join(', ')}; security mode ${modes.mode}${modes.refusal ? ` (commands refused: ${modes.refusal})` : ''}`);
@@ -137,6 +147,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const close = () =>
     (closing ??= (async () => {
       state.ready = false;
+      clearInterval(reaper);
       const closeServer = (s: Server | HttpServer) => new Promise<void>((r) => s.close(() => r()));
       ctx.sessions.destroyAll();
       ctx.audit.record({ type: 'server_stop', fields: { pid: process.pid } });

@@ -155,6 +155,29 @@ export class SessionManager {
     return s;
   }
 
+  /**
+   * Ends sessions past their limits: idle (no command running, none started for
+   * resource_limits.idle_timeout, else sessions.default_idle_timeout) or too old
+   * (resource_limits.session_timeout, else sessions.default_timeout; running commands are
+   * killed). Returns what ended and why.
+   */
+  expire(now = Date.now()): Array<{ session: Session; reason: 'idle' | 'session_timeout' }> {
+    const ended: Array<{ session: Session; reason: 'idle' | 'session_timeout' }> = [];
+    const ms = (t: string | undefined) => (t ? parseDuration(t) : null);
+    for (const s of [...this.sessions.values()]) {
+      const limits = s.engine.policy.doc.resource_limits ?? {};
+      const maxAge = ms(limits.session_timeout ?? this.config.sessions.default_timeout);
+      const idle = ms(limits.idle_timeout ?? this.config.sessions.default_idle_timeout);
+      let reason: 'idle' | 'session_timeout' | null = null;
+      if (maxAge && now - s.createdAt.getTime() > maxAge) reason = 'session_timeout';
+      else if (idle && s.running.size === 0 && now - s.lastActive > idle) reason = 'idle';
+      if (!reason) continue;
+      this.destroy(s.id);
+      ended.push({ session: s, reason });
+    }
+    return ended;
+  }
+
   destroyAll(): void {
     for (const id of [...this.sessions.keys()]) this.destroy(id);
   }
