@@ -2000,9 +2000,11 @@ static int probe(void) {
     probe_child("seccomp user_notif", try_notify);
     static const struct { const char *n; int f; } ns[] = {
         {"user", CLONE_NEWUSER}, {"mount", CLONE_NEWNS}, {"pid", CLONE_NEWPID}, {"ipc", CLONE_NEWIPC},
-        {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP}};
+        {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP},
+        /* what an unprivileged session sandbox creates in one go (its user namespace owns the rest) */
+        {"user+mount+pid+ipc+uts", CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS}};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
-        char label[32];
+        char label[48];
         snprintf(label, sizeof label, "ns %s", ns[i].n);
         probe_flag = ns[i].f;
         probe_child(label, try_unshare);

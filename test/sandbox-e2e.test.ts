@@ -5,7 +5,8 @@
 // Needs root (the provider builds namespaces and mounts); skipped with the reason otherwise.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -281,5 +282,28 @@ describe('seed demo on a local sandbox', { skip }, () => {
     const trash = join(dir, 'home', '.agentsh_trash');
     assert.ok(statSync(trash).isDirectory());
     assert.equal(statSync(trash).mode & 0o777, 0o700);
+  });
+});
+
+describe('the same demo, invoked by an unprivileged user', { skip: isRoot ? false : 'needs root to switch to uid 65534' }, () => {
+  it('every check holds (user namespaces own the sandbox; same uid for server and agent)', () => {
+    const home = realpathSync(mkdtempSync(join(tmpdir(), 'agentsh-e2e-nobody-')));
+    try {
+      chownSync(home, 65534, 65534);
+      const demo = new URL('../src/demo/seed-demo.js', import.meta.url).pathname;
+      const r = spawnSync(process.execPath, [demo, join(SEED, 'config.yaml'), join(SEED, 'default.yaml')], {
+        uid: 65534,
+        gid: 65534,
+        cwd: home,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, AGENTSH_SANDBOX_ROOT: join(home, 'sbx') },
+        encoding: 'utf8',
+        timeout: 240_000,
+      });
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /(\d+)\/\1 checks held/);
+      assert.match(r.stdout, /ok {4}agentsh detect: full mode/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });

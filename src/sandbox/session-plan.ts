@@ -83,7 +83,9 @@ export function buildSessionPlan(input: SessionPlanInput): Plan {
     pdeathsig: true,
     unshare: input.userns ? ['user', 'mount', 'pid', 'ipc', 'uts'] : ['mount', 'pid', 'ipc', 'uts'],
     ...(input.userns ? { userMap: 'identity' as const } : {}),
-    memfdNoexec: true,
+    // The sysctl is writable only with real privileges: an unprivileged server can't set it
+    // (memfd exec then stays possible; every exec is still checked by user-notify).
+    ...(input.userns ? {} : { memfdNoexec: true }),
     // The server's own name: inside a provider's image that is the sandbox id, as in Daytona.
     hostname: hostname(),
     mounts,

@@ -50,7 +50,8 @@ export function mechanismsFrom(lines: string[], forcedOff: readonly string[] = [
   const off = new Set(forcedOff);
   const root = process.getuid?.() === 0;
   const userns = ok('ns user') && !off.has('userns');
-  const ns = ok('ns mount') && ok('ns pid') && ok('ns ipc') && ok('ns uts') && (root || userns) && !off.has('namespaces');
+  // Unprivileged, the sandbox's user namespace owns the others: probed together.
+  const ns = (root ? ok('ns mount') && ok('ns pid') && ok('ns ipc') && ok('ns uts') : userns && ok('ns user+mount+pid+ipc+uts')) && !off.has('namespaces');
   const seccomp = ok('seccomp filter') && !off.has('seccomp');
   return {
     landlock: abi > 0 && ok('landlock restrict_self') && !off.has('landlock'),
