@@ -226,6 +226,20 @@ describe('seed demo on a local sandbox', { skip }, () => {
     });
   });
 
+  describe('resources', () => {
+    it('a fork bomb is stopped at pids_max and ends with its command; the sandbox keeps serving', async () => {
+      const py = 'import os, time\nn = 0\ntry:\n    while n < 5000:\n        if os.fork() == 0:\n            time.sleep(20); os._exit(0)\n        n += 1\nexcept OSError as e:\n    print("stopped at", n, e.errno)';
+      const t0 = Date.now();
+      const r = await run(`python3 - <<'EOF'\n${py}\nEOF`);
+      const m = /stopped at (\d+) 11/.exec(r.stdout);
+      assert.ok(m, r.all);
+      assert.ok(Number(m[1]) < 100, `forked ${m[1]} (pids_max 100)`);
+      assert.ok(Date.now() - t0 < 15_000, 'the sleeping children did not keep the command alive');
+      const after = await run('echo still-serving');
+      assert.equal(after.stdout, 'still-serving\n');
+    });
+  });
+
   describe('soft delete', () => {
     it('rm by relative and absolute path and Python os.remove quarantine; list shows them; restore is byte-exact', async () => {
       const content = randomBytes(4096).toString('base64');

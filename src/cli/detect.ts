@@ -5,6 +5,8 @@
 // seccomp refuses new namespaces) the server is asked for that session's enforcement instead.
 import type { ResolvedConfig } from '../config/load.js';
 import { buildLauncher, probeLauncher } from '../sandbox/launcher.js';
+import { probeCgroups } from '../sandbox/cgroups.js';
+import { formatResourceActive, limitsFromPolicy, resourcePlan, type ResourceActive } from '../sandbox/resources.js';
 import { modeReport, type ModeReport } from '../server/sandbox-runtime.js';
 
 export interface Domain {
@@ -46,10 +48,13 @@ export function probeKernel(): { lines: string[]; kernel: Record<string, string>
 
 export function detect(config: ResolvedConfig): DetectReport {
   const { lines, kernel } = probeKernel();
-  return reportFor(modeReport(config, lines), kernel, 'probe');
+  const mode = modeReport(config, lines);
+  // Without a session the limits are the config's (sandbox.limits); a session adds its policy's.
+  const resources = mode.mode === 'minimal' ? null : resourcePlan(limitsFromPolicy(undefined, config.sandbox.limits ?? {}), probeCgroups()).active;
+  return reportFor(mode, kernel, 'probe', resources);
 }
 
-export function reportFor(r: ModeReport, kernel: Record<string, string>, source: DetectReport['source']): DetectReport {
+export function reportFor(r: ModeReport, kernel: Record<string, string>, source: DetectReport['source'], resources: ResourceActive | null = null): DetectReport {
   const m = r.mechanisms;
   const full = r.mode === 'full';
   const ns = r.mode === 'full' || r.mode === 'landlock';
@@ -75,7 +80,12 @@ export function reportFor(r: ModeReport, kernel: Record<string, string>, source:
       enforced: ns,
       note: ns ? '' : 'commands can signal any process of their uid',
     },
-    { domain: 'resources', active: 'command timeout kills the whole command', enforced: true, note: 'memory/cpu/pids limits: see resource_limits support' },
+    {
+      domain: 'resources',
+      active: `command timeout kills the whole command${resources && resources.mechanism !== 'none' ? `; limits via ${resources.mechanism}` : ''}`,
+      enforced: true,
+      note: resources ? formatResourceActive(resources).join('; ') || 'no limits requested' : 'no memory/cpu/pids limits in this mode',
+    },
     {
       domain: 'isolation',
       active: ns ? 'mount, pid, ipc, uts namespaces; seccomp deny-list; no_new_privs; no capabilities' : ll ? 'no_new_privs' : 'none',

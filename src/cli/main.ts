@@ -15,6 +15,7 @@ import { shimCommand } from '../shim/install.js';
 import { registerAuditCommands } from './audit-cmds.js';
 import { askServer, insideSession } from './agent-client.js';
 import { detect, formatDetect, reportFor } from './detect.js';
+import type { ResourceActive } from '../sandbox/resources.js';
 import type { ModeReport } from '../server/sandbox-runtime.js';
 import { registerServerCommands } from './server-cmds.js';
 import { registerSandboxCommands } from './sandbox-cmds.js';
@@ -145,7 +146,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       act(async () => {
         // Inside a session sandbox nothing can be probed (seccomp refuses new namespaces by
         // design): the server reports the enforcement this session runs under.
-        const r = insideSession() ? reportFor(JSON.parse((await askServer({ op: 'detect' })).stdout) as ModeReport, {}, 'session') : detect(configOrDefaults(loadSettings(o.config)));
+        const r = insideSession() ? sessionReport(JSON.parse((await askServer({ op: 'detect' })).stdout) as ModeReport & { resources: ResourceActive | null }) : detect(configOrDefaults(loadSettings(o.config)));
         if (o.json) writeJson(r);
         else process.stdout.write(formatDetect(r));
         return r.refusal ? EXIT.failed : EXIT.ok;
@@ -223,4 +224,8 @@ export async function main(argv: string[]): Promise<void> {
     else throw err;
   }
   process.exitCode = code;
+}
+
+function sessionReport(r: ModeReport & { resources: ResourceActive | null }) {
+  return reportFor(r, {}, 'session', r.resources);
 }

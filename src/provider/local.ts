@@ -7,13 +7,16 @@
 // at `<dir>/run/agentsh.sock` (the server's /run/agentsh inside).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { ApiClient } from '../cli/client.js';
 import { runPaths } from '../server/paths.js';
 import type { ToolboxExecResult } from '../server/toolbox.js';
 import { buildLauncher, parseReport, serializePlan } from '../sandbox/launcher.js';
+import { createCommandCgroup, probeCgroups } from '../sandbox/cgroups.js';
+import { limitsFromPolicy } from '../sandbox/resources.js';
+import { loadConfigFile } from '../config/load.js';
 import { buildShim, REPO_ROOT } from '../shim/build.js';
 import { APP_DIR, CONFIG_IN_IMAGE, imagePlan, sandboxDirs, writeLayers, type SandboxDirs } from './image.js';
 
@@ -50,6 +53,8 @@ export interface SandboxRecord {
   gid: number;
   configPath: string;
   policyPath: string;
+  /** The sandbox's cgroup directories on the host (removed by delete). */
+  cgroups?: string[];
 }
 
 export interface SandboxInfo extends SandboxRecord {
@@ -241,6 +246,7 @@ export class LocalProvider {
     }
     const dirs = sandboxDirs(dir);
     let launcherPid: number | undefined;
+    let cgroupDirs: string[] = [];
     try {
       mkdirSync(dirs.home, { mode: 0o755 });
       if (isRoot) chownSync(dirs.home, identity.uid, identity.gid);
@@ -255,7 +261,15 @@ export class LocalProvider {
       const launcher = buildLauncher();
       const inputs = { id, dirs, identity, repoRoot: REPO_ROOT.replace(/\/+$/, ''), nodePath: process.execPath, shimBinary, configFile, policyFile, sandboxRoot: root, rootless: !isRoot };
       writeLayers(inputs);
-      const plan = serializePlan(imagePlan(inputs));
+      // The sandbox's own cgroup (config sandbox.limits, like a container's), created in a
+      // hierarchy agentsh owns and bound writable into the image, so that the server inside
+      // finds its own cgroup writable and puts each command in a child of it (resource_limits).
+      const cgroup = sandboxCgroup(id, configFile);
+      cgroupDirs = cgroup.dirs;
+      const image = imagePlan(inputs);
+      image.mounts = [...(image.mounts ?? []), ...cgroup.dirs.map((path) => ({ kind: 'bind' as const, path, mode: 'rw' as const }))];
+      if (cgroup.procsFiles.length) image.cgroups = cgroup.procsFiles;
+      const plan = serializePlan(image);
       writeFileSync(join(dir, 'plan.txt'), plan, { mode: 0o600 });
 
       // Detached (own session), no pdeathsig: the server outlives `create`. Its output goes
@@ -281,7 +295,7 @@ export class LocalProvider {
       if (child.pid === undefined) throw new SandboxError('E_START', `cannot start the launcher ${launcher}`);
       launcherPid = child.pid;
       const startTime = procStartTime(child.pid) ?? '';
-      const rec: SandboxRecord = { id, provider: 'local', createdAt: new Date().toISOString(), pid: child.pid, startTime, uid: identity.uid, gid: identity.gid, configPath: configFile, policyPath: policyFile };
+      const rec: SandboxRecord = { id, provider: 'local', createdAt: new Date().toISOString(), pid: child.pid, startTime, uid: identity.uid, gid: identity.gid, configPath: configFile, policyPath: policyFile, cgroups: cgroupDirs };
       writeFileSync(dirs.meta, `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o644 });
 
       // Wait: the launcher's `exec` fact (namespaces and mounts done), then the server's /ready.
@@ -349,6 +363,7 @@ export class LocalProvider {
   async delete(id: string, opts: { graceMs?: number } = {}): Promise<void> {
     const { rec } = this.readRecord(id);
     await this.stop(rec, opts.graceMs);
+    removeCgroupTree(rec.cgroups ?? []);
     this.removeDir(id);
   }
 
@@ -385,5 +400,45 @@ export class LocalProvider {
     // safe — as long as it stays inside the root.
     if (!real.startsWith(root + sep) || real.slice(root.length + 1) !== id) throw new SandboxError('E_INVALID', `refusing to remove ${real}: not ${id} directly under the sandbox root ${root}`);
     rmSync(real, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+/** Creates the sandbox's cgroup (empty when no cgroup hierarchy is writable: rootless). */
+function sandboxCgroup(id: string, configFile: string): { dirs: string[]; procsFiles: string[] } {
+  try {
+    const limits = limitsFromPolicy(undefined, loadConfigFile(configFile).config.sandbox.limits ?? {});
+    const h = createCommandCgroup(probeCgroups(), limits, { commandId: id, base: 'agentsh-sandboxes' });
+    return { dirs: h.dirs.map((d) => d.path), procsFiles: h.procsFiles };
+  } catch {
+    return { dirs: [], procsFiles: [] };
+  }
+}
+
+/** rmdir of the sandbox's cgroups, children first (the commands' own cgroups left by a killed server). */
+function removeCgroupTree(dirs: string[]): void {
+  const rm = (d: string): void => {
+    let kids: string[] = [];
+    try {
+      kids = readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(d, e.name));
+    } catch {
+      return;
+    }
+    for (const k of kids) rm(k);
+    try {
+      rmdirSync(d);
+    } catch {
+      // busy or gone: a later delete or the operator
+    }
+  };
+  for (const d of dirs) {
+    rm(d);
+    // The shared parents (`agentsh-sandboxes/<pid>`), when now empty.
+    for (const up of [dirname(d), dirname(dirname(d))]) {
+      try {
+        rmdirSync(up);
+      } catch {
+        break;
+      }
+    }
   }
 }

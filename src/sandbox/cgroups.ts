@@ -191,7 +191,8 @@ export function probeCgroups(opts: ProbeOptions = {}): CgroupProbe {
   // subtree_control already delegates the most controllers.
   const own2 = self.find((e) => e.id === 0 && e.controllers.length === 0);
   const v2mounts = mounts.filter((m) => m.fstype === 'cgroup2');
-  const v2 = v2mounts.find((m) => m.mountPoint === '/sys/fs/cgroup') ?? v2mounts.find((m) => !m.readOnly) ?? v2mounts[0];
+  const v2 = v2mounts.filter((m) => !m.readOnly && own2 && hostDir(m, own2.path)).sort((a, b) => b.root.length - a.root.length)[0]
+    ?? v2mounts.find((m) => m.mountPoint === '/sys/fs/cgroup') ?? v2mounts.find((m) => !m.readOnly) ?? v2mounts[0];
   if (v2 && v2.readOnly) notes.push(`cgroup v2 at ${v2.mountPoint} is mounted read-only`);
   else if (v2) {
     const start = (own2 && hostDir(v2, own2.path)) ?? v2.mountPoint;
@@ -217,12 +218,16 @@ export function probeCgroups(opts: ProbeOptions = {}): CgroupProbe {
   for (const c of CONTROLLERS) {
     if (controllers[c]) continue;
     const name = V1_NAME[c];
-    const mount = mounts.find((m) => m.fstype === 'cgroup' && m.superOptions.includes(name));
+    const own = self.find((e) => e.controllers.includes(name));
+    // Several mounts may show the hierarchy: a read-only view of all of it and a writable bind
+    // of just our own cgroup (how a provider delegates one): the writable one that holds our
+    // cgroup wins, the deepest first.
+    const all = mounts.filter((m) => m.fstype === 'cgroup' && m.superOptions.includes(name));
+    const mount = all.filter((m) => !m.readOnly && (!own || hostDir(m, own.path))).sort((a, b) => b.root.length - a.root.length)[0] ?? all[0];
     if (!mount) continue;
     if (mount.readOnly) { notes.push(`cgroup v1 ${name} at ${mount.mountPoint} is read-only`); continue; }
     const existing = places.find((p) => p.version === 1 && p.mountPoint === mount.mountPoint);
     if (existing) { existing.controllers.push(c); controllers[c] = 1; continue; }
-    const own = self.find((e) => e.controllers.includes(name));
     const dir = (own && hostDir(mount, own.path)) ?? mount.mountPoint;
     const r = probeChild(dir);
     if ('error' in r) { notes.push(`cgroup v1 ${name}: cannot create below ${dir} (${r.error})`); continue; }

@@ -36,8 +36,11 @@ export function agentQuery(ctx: ServerContext, uid: number, raw: unknown): Query
         return trashList(ctx, own, session, q.json === true, only !== null);
       case 'trash-restore':
         return trashRestore(ctx, own, q);
-      case 'detect':
-        return { stdout: `${JSON.stringify(ctx.sandbox.report)}\n`, stderr: '', status: 0 };
+      case 'detect': {
+        // This session's enforcement: the server's mode and the limits its policy gets here.
+        const resources = session ? (ctx.sandbox.resourcesFor(session, ctx.config, session.uid ?? undefined)?.plan.active ?? null) : null;
+        return { stdout: `${JSON.stringify({ ...ctx.sandbox.report, resources })}\n`, stderr: '', status: 0 };
+      }
       default:
         return err(`unknown query ${JSON.stringify(q.op)}`);
     }
