@@ -166,6 +166,40 @@ function launcherRun(pid: number, launcher: string, plan: string | null, script:
   });
 }
 
+/**
+ * From the server's audit log, the last `n` commands `true` run through the shim, in order:
+ * decision recorded → launcher spawned, and decision recorded → finished (ns, ms resolution).
+ */
+function serverSpans(file: string, n: number): { started: number[]; finished: number[] } | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  const byId = new Map<string, { policy?: number; started?: number; finished?: number }>();
+  const order: string[] = [];
+  for (const line of text.split('\n').slice(-20 * n)) {
+    let e: { type?: string; command_id?: string; ts?: string; fields?: { command?: string; source?: string } };
+    try {
+      e = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (!e.command_id || !e.ts) continue;
+    const t = Date.parse(e.ts) * 1e6;
+    if (e.type === 'command_policy') {
+      if (e.fields?.command !== 'true' || e.fields.source !== 'shim') continue;
+      byId.set(e.command_id, { policy: t });
+      order.push(e.command_id);
+    } else if (e.type === 'command_started' && byId.has(e.command_id)) byId.get(e.command_id)!.started = t;
+    else if (e.type === 'command_finished' && byId.has(e.command_id)) byId.get(e.command_id)!.finished = t;
+  }
+  const last = order.slice(-n).map((id) => byId.get(id)!);
+  if (last.length < n || last.some((c) => c.started === undefined || c.finished === undefined)) return null;
+  return { started: last.map((c) => c.started! - c.policy!), finished: last.map((c) => c.finished! - c.policy!) };
+}
+
 const planLines = (plan: string, drop: (line: string) => boolean) => `${plan.split('\n').filter((l) => l && !drop(l)).join('\n')}\n`;
 
 // ------------------------------------------------------------------------- the benchmark
@@ -316,6 +350,7 @@ async function benchWarmExec(
   // Where the time goes: the same plan through the launcher alone, in the sandbox's mount
   // namespace, stripped down step by step (interleaved).
   let split = '';
+  let serverSplit = '';
   const medians: LoopInputs = { sandboxTrue: median(boxed), bareTrue: median(bare), launcherTrue: null };
   if (planInfo?.plan && pid !== null) {
     const plan = planLines(planInfo.plan, (l) => l.startsWith('cgroup\t')); // per-command cgroups are created by the server; none here
@@ -334,13 +369,24 @@ async function benchWarmExec(
       for (let v = 0; v < variants.length; v++) await launcherRun(pid, launcher, variants[v]!.plan, 'true'); // warm caches
       for (let i = 0; i < 40; i++) for (let v = 0; v < variants.length; v++) times[v]!.push(await launcherRun(pid, launcher, variants[v]!.plan, 'true'));
       const meds = times.map(median);
-      variants.forEach((v, i) => results.push(row(`  ${v.name}`, times[i]!, i === 0 ? 'breakdown baseline' : `+${ms(meds[i]! - meds[i - 1]!)} vs the line above`)));
+      variants.forEach((v, i) => results.push(row(`  ${v.name}`, times[i]!, i === 0 ? 'breakdown baseline' : `${meds[i]! >= meds[i - 1]! ? '+' : '−'}${ms(Math.abs(meds[i]! - meds[i - 1]!))} vs the line above`)));
       const full = meds[4]!;
       medians.launcherTrue = full;
       const rest = median(boxed) - (full - meds[0]!) - median(bare);
       results.push({ name: '  rest: HTTP, toolbox spawn of the shim, shim ↔ server, decision, audit, plan build', medianNs: rest, samples: runs, note: 'end to end − launcher share − bare bash' });
+      // The server's own clock: its audit records of the same commands (ms resolution).
+      const spans = serverSpans(join(dir, 'state', 'events.jsonl'), runs);
+      if (spans) {
+        const outside = boxed.map((b, i) => b - spans.finished[i]!);
+        results.push(
+          row('  server (audit times): decision recorded → launcher spawned (session plan, spawn)', spans.started),
+          row('  server (audit times): decision recorded → command finished', spans.finished),
+          row('  outside that span: HTTP, toolbox spawn of the shim, shim start, hello, pre-check, reply', outside),
+        );
+        serverSplit = ` The server's own audit times put ${ms(median(spans.finished))} between recording the decision and recording the end (of which ${ms(median(spans.started))} to build the per-command plan and spawn the launcher), and ${ms(median(outside))} outside it: the HTTP request, the toolbox's spawn of the shim as the sandbox user, the shim's start and hello, the pre-check, and the reply.`;
+      }
       const llCost = meds[4]! - meds[3]!;
-      split = ` Where the time goes (the server's own plan for the toolbox user, built by its code in the sandbox's mount namespace and run through the launcher alone, interleaved): the launcher with namespaces and the ${mounts} mount steps adds ${ms(meds[2]! - meds[0]!)} over bash, seccomp with user-notify ${ms(meds[3]! - meds[2]!)}, and the ${rules} Landlock rules ${ms(llCost)}: each rule is an openat2 and a landlock_add_rule per command, because the seed policy's \`**/.env\`, \`**/.env.*\` and \`**/.netrc\` approve rules (a directory can't be granted whole if a file below it may not be read) and its binary denies (\`/usr/bin/sudo\`, …) make compileFsPlan grant ${count(/^landlock\t\/root\//)} files under /root one by one (npm and Go build caches: host-dependent) and ${count(/^landlock\t\/usr\/s?bin\//)} binaries in /usr/bin and /usr/sbin one by one. The rest (${ms(rest)}) is the HTTP request, the toolbox's spawn of the shim, the shim's round trip to the server, the decision, the audit records and the per-command plan.`;
+      split = ` Where the time goes (the server's own plan for the toolbox user, built by its code in the sandbox's mount namespace and run through the launcher alone, interleaved): the launcher with namespaces and the ${mounts} mount steps adds ${ms(meds[2]! - meds[0]!)} over bash, seccomp with user-notify ${ms(meds[3]! - meds[2]!)}, and the ${rules} Landlock rules ${ms(llCost)}: each rule is an openat2 and a landlock_add_rule per command, because the seed policy's \`**/.env\`, \`**/.env.*\` and \`**/.netrc\` approve rules (a directory can't be granted whole if a file below it may not be read) and its binary denies (\`/usr/bin/sudo\`, …) make compileFsPlan grant ${count(/^landlock\t\/root\//)} files under /root one by one (npm and Go build caches: host-dependent) and ${count(/^landlock\t\/usr\/s?bin\//)} binaries in /usr/bin and /usr/sbin one by one. The rest (${ms(rest)}) is the HTTP request, the toolbox's spawn of the shim, the shim's round trip to the server, the decision, the audit records and the per-command plan.${serverSplit}`;
     } catch (err) {
       split = ` (The launcher breakdown could not be measured: ${(err as Error).message.slice(0, 200)}.)`;
     }
@@ -424,6 +470,7 @@ async function benchLoop(
 
 const FILES_PY = `import json, os, sys, time
 d, n = sys.argv[1], int(sys.argv[2])
+keep = sys.argv[3] if len(sys.argv) > 3 else None  # rename there instead of unlink (what a soft delete does)
 os.makedirs(d)
 t0 = time.perf_counter()
 for i in range(n):
@@ -431,7 +478,10 @@ for i in range(n):
         f.write('hello')
 t1 = time.perf_counter()
 for i in range(n):
-    os.unlink(f'{d}/f{i}')
+    if keep:
+        os.rename(f'{d}/f{i}', f'{keep}/{os.path.basename(d)}-f{i}')
+    else:
+        os.unlink(f'{d}/f{i}')
 t2 = time.perf_counter()
 os.rmdir(d)
 t3 = time.perf_counter()
@@ -450,11 +500,15 @@ async function benchFiles(sb: Sandbox, dir: string, root: string, rounds: number
   const hostDir = join(root, 'host-files');
   mkdirSync(hostDir);
   writeFileSync(join(hostDir, script), FILES_PY);
-  type Kind = 'host' | 'tmp' | 'workspace';
-  const phases: Record<Kind, FilePhases[]> = { host: [], tmp: [], workspace: [] };
-  const e2e: Record<Kind, number[]> = { host: [], tmp: [], workspace: [] };
+  const keepDir = join(root, 'host-kept');
+  mkdirSync(keepDir);
+  type Kind = 'host' | 'kept' | 'tmp' | 'workspace';
+  const kinds: readonly Kind[] = ['host', 'kept', 'tmp', 'workspace'];
+  const phases: Record<Kind, FilePhases[]> = { host: [], kept: [], tmp: [], workspace: [] };
+  const e2e: Record<Kind, number[]> = { host: [], kept: [], tmp: [], workspace: [] };
   const run: Record<Kind, (tag: string) => Promise<{ ns: number; stdout: string }>> = {
     host: async (tag) => timeSpawn(PYTHON, [join(hostDir, script), join(hostDir, tag), String(FILES)]),
+    kept: async (tag) => timeSpawn(PYTHON, [join(hostDir, script), join(hostDir, `kept-${tag}`), String(FILES), keepDir]),
     tmp: (tag) => timeExec(sb, `python3 ${HOME_IN_IMAGE}/${script} /tmp/bench-${tag} ${FILES}`),
     workspace: (tag) => timeExec(sb, `python3 ${HOME_IN_IMAGE}/${script} ${HOME_IN_IMAGE}/bench/${tag} ${FILES}`),
   };
@@ -485,12 +539,10 @@ async function benchFiles(sb: Sandbox, dir: string, root: string, rounds: number
     }
     fsyncOnly.push(since(t0) / trashBatch);
   };
-  // An uncounted round first: the filesystem is faster at reusing freed inodes than at
-  // allocating new ones, and the host and /tmp runs free theirs (the workspace's never are:
-  // soft-deleted files live on in the trash, so it is not repeated here).
-  for (const k of ['host', 'tmp'] as const) await run[k]('warm');
+  // An uncounted round first (page cache, dentries, the interpreter), then the rounds.
+  for (const k of ['host', 'kept', 'tmp'] as const) await run[k]('warm');
   for (let r = 0; r < rounds; r++) {
-    for (const k of ['host', 'tmp', 'workspace'] as const) {
+    for (const k of kinds) {
       const x = await run[k](`r${r}`);
       phases[k].push(parse(x.stdout));
       e2e[k].push(x.ns);
@@ -507,11 +559,13 @@ async function benchFiles(sb: Sandbox, dir: string, root: string, rounds: number
   const n = FILES.toLocaleString('en-US');
   const results: BenchResult[] = [
     row('host: create + write 5 bytes, per file', perFile('host', 'create')),
+    row('host, files kept (renamed away): create + write, per file', perFile('kept', 'create'), ratio('kept', 'create')),
     row('sandbox /tmp: create + write, per file', perFile('tmp', 'create'), ratio('tmp', 'create')),
-    row('sandbox workspace: create + write, per file', perFile('workspace', 'create'), `${ratio('workspace', 'create')}; new inodes every round, see below`),
+    row('sandbox workspace: create + write, per file', perFile('workspace', 'create'), `${ratio('workspace', 'create')}, ${(med('workspace', 'create') / med('kept', 'create')).toFixed(1)}× the host with files kept`),
     row('host: unlink, per file', perFile('host', 'delete')),
+    row('host: rename into a trash directory instead (a soft delete without interception), per file', perFile('kept', 'delete'), ratio('kept', 'delete')),
     row('sandbox /tmp: unlink (user-notify, allowed), per file', perFile('tmp', 'delete'), ratio('tmp', 'delete')),
-    row('sandbox workspace: unlink = soft delete to the trash, per file', perFile('workspace', 'delete'), ratio('workspace', 'delete')),
+    row('sandbox workspace: unlink = soft delete to the trash, per file', perFile('workspace', 'delete'), `${ratio('workspace', 'delete')}, ${(med('workspace', 'delete') / med('kept', 'delete')).toFixed(0)}× the host's rename`),
     row('  trash record alone (hash, marker, metadata + fsync; host, in-process), per file', record),
     row('  baseline: create + write + fsync of one small file', fsyncOnly),
     row(`host: whole script, ${n} files, end to end`, e2e.host),
@@ -522,7 +576,7 @@ async function benchFiles(sb: Sandbox, dir: string, root: string, rounds: number
   ];
   const wsDel = med('workspace', 'delete');
   const tmpDel = med('tmp', 'delete');
-  const prose = `A file-heavy workload: one python3 script creates, writes (5 bytes) and deletes ${n} files and removes their directory, timed phase by phase inside the script; on the host in a directory on the same filesystem, in the sandbox's /tmp (every unlink is notified and allowed: the interception cost alone) and in the workspace /home/daytona/bench (every unlink is a soft delete: moved to the trash by the launcher's supervisor, recorded by the server), ${rounds} interleaved rounds after an uncounted one. No budget is set for it. Creating and writing is not intercepted (Landlock only): ${us(med('tmp', 'create'))} per file in /tmp against ${us(med('host', 'create'))} on the host. In the workspace it is ${us(med('workspace', 'create'))}: the deleted files of the previous rounds are still in the trash, so every round allocates new inodes, which this machine's filesystem does far more slowly than it reuses freed ones; that is a cost of keeping deleted files, not of interception. A delete costs ${us(med('host', 'delete'))} on the host, ${us(tmpDel)} in /tmp (the user-notify round trip and the server's decision) and ${us(wsDel)} in the workspace (${(wsDel / med('host', 'delete')).toFixed(0)}× the host). The soft delete's extra ≈ ${us(wsDel - tmpDel)} per file is mostly the trash record: it hashes the payload and writes a session marker and the metadata, atomically with an fsync, for every file (${us(median(record))} per entry measured alone; one create + write + fsync is ${us(median(fsyncOnly))}), on the server's event loop while the next unlink waits in the kernel. After the script, the server folds the removed directory's ${n} trashed children back into its entry (reading every entry of the session's trash): ${ms(median(outside('workspace')))} outside the script's phases, against ${ms(median(outside('host')))} on the host.`;
+  const prose = `A file-heavy workload: one python3 script creates, writes (5 bytes) and deletes ${n} files and removes their directory, timed phase by phase inside the script: on the host in a directory on the same filesystem; on the host again, renaming each file into a trash directory instead of unlinking it (a soft delete without interception, and like the workspace it never frees its files); in the sandbox's /tmp (every unlink stops in user-notify and is allowed: the interception cost alone); and in the workspace /home/daytona/bench (every unlink is a soft delete: moved to the trash by the launcher's supervisor, recorded by the server). ${rounds} interleaved rounds after an uncounted one; no budget is set. Creating and writing is not intercepted (Landlock only): ${us(med('host', 'create'))} per file on the host, ${us(med('kept', 'create'))} on the host with files kept, ${us(med('tmp', 'create'))} in /tmp and ${us(med('workspace', 'create'))} in the workspace; file creation on this VM's disk varies a lot from run to run (allocating new inodes, as the rounds that keep their files must, is slower than reusing freed ones), so compare the workspace with the files-kept baseline (${(med('workspace', 'create') / med('kept', 'create')).toFixed(1)}×). A delete costs ${us(med('host', 'delete'))} on the host (${us(med('kept', 'delete'))} as a rename), ${us(tmpDel)} in /tmp (the user-notify round trip and the server's decision, ${(tmpDel / med('host', 'delete')).toFixed(0)}×) and ${us(wsDel)} in the workspace (${(wsDel / med('host', 'delete')).toFixed(0)}× the host's unlink, ${(wsDel / med('kept', 'delete')).toFixed(0)}× its rename). The soft delete's extra ≈ ${us(wsDel - tmpDel)} per file over a notified delete is mostly the trash record: for every file the server hashes the payload and writes a session marker and the metadata, atomically with an fsync (${us(median(record))} per entry measured alone; one create + write + fsync is ${us(median(fsyncOnly))}), synchronously on its event loop while the next unlink waits in the kernel. After the script, the server folds the removed directory's ${n} trashed children back into its entry, reading every entry of the session's trash: ${ms(median(outside('workspace')))} outside the script's phases, against ${ms(median(outside('host')))} on the host.`;
   return { title: `Session sandbox: ${n} files created, written and deleted`, budget: 'none set; per-file cost and ratio to the host', results, prose };
 }
 

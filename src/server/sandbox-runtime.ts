@@ -237,8 +237,8 @@ export class SandboxRuntime {
 }
 
 export function defaultExecDirs(config: ResolvedConfig): string[] {
-  // The top-level `landlock` section is agentsh's; `sandbox.landlock` (the seed's spelling) is
-  // ignored by agentsh and warned about by the config loader, so it is not read here either.
+  // `sandbox.landlock` (the seed's spelling, which agentsh ignores) is merged into the
+  // top-level `landlock` by the config loader, with a warning.
   const dirs = config.landlock?.allow_execute;
   return dirs && dirs.length ? dirs : DEFAULT_EXEC_DIRS;
 }
