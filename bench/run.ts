@@ -11,6 +11,8 @@ interface Section {
   title: string;
   budget: string;
   results: BenchResult[];
+  /** A paragraph under the table: what is measured, the result against the budget. */
+  prose?: string;
 }
 
 async function main(): Promise<void> {
@@ -19,6 +21,9 @@ async function main(): Promise<void> {
   // the in-process benchmarks below inflate.
   const { benchExec } = await import('./exec.bench.js');
   sections.push({ title: 'Governed command (shim → server → bash) vs bare bash', budget: '≤ 15 ms added median, aim 8 ms', results: await benchExec() });
+  // The session sandbox (local provider): warm `true`, nested execs, create, a file workload.
+  const { benchSandbox } = await import('./sandbox.bench.js');
+  sections.push(...(await benchSandbox()));
   const { benchShim } = await import('./shim.bench.js');
   sections.push({ title: 'Shell shim start-up', budget: '~1 ms', results: await benchShim() });
   sections.push({ title: 'Policy decisions (seed policy)', budget: '≤ 2 µs median per decision', results: benchPolicy(`${REPO}test/fixtures/seed/default.yaml`) });
@@ -35,6 +40,7 @@ async function main(): Promise<void> {
     lines.push(`### ${s.title}`, '', `Budget: ${s.budget}.`, '', '| what | median | p90 | calls |', '|---|---|---|---|');
     for (const r of s.results) lines.push(`| ${r.name}${r.note ? ` (${r.note})` : ''} | ${fmt(r.medianNs)} | ${fmt(r.p90Ns ?? r.medianNs)} | ${r.samples} |`);
     lines.push('');
+    if (s.prose) lines.push(s.prose, '');
   }
   const table = lines.join('\n');
   console.log(table);
@@ -50,7 +56,10 @@ ${table}
 Budgets are from the design brief. Uncached figures are the compiled rules themselves (the
 first time a question is asked); cached figures are what a warm session pays for a repeated
 question. Process-spawning benchmarks run first because spawn cost grows with the parent's
-heap. Side-by-side figures for peers (Anthropic's sandbox-runtime) are not measured yet.
+heap. The session sandbox figures depend on the host as well as on agentsh: the local
+provider's image binds the host's directories, so the per-command Landlock plan grows with
+what lies under /usr/bin and /root. Side-by-side figures for peers (Anthropic's
+sandbox-runtime) are not measured yet.
 `;
   writeFileSync(`${REPO}docs/benchmarks.md`, doc);
 }

@@ -24,4 +24,6 @@ run policy test "$seed/default.yaml" examples/seed-cases.yaml
 # The security demo: the seed's seven groups on a local sandbox built from the seed's
 # config.yaml and default.yaml, every result asserted (exit status = failed checks).
 printf '\n$ node dist/src/demo/seed-demo.js %s %s\n' "$seed/config.yaml" "$seed/default.yaml"
-AGENTSH_SANDBOX_ROOT="${AGENTSH_SANDBOX_ROOT:-$(mktemp -d)}" node dist/src/demo/seed-demo.js "$seed/config.yaml" "$seed/default.yaml"
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+AGENTSH_SANDBOX_ROOT="$root" node dist/src/demo/seed-demo.js "$seed/config.yaml" "$seed/default.yaml"

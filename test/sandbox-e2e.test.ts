@@ -95,6 +95,24 @@ describe('seed demo on a local sandbox', { skip }, () => {
       assert.doesNotMatch(r.stdout, /alive/); // nothing ran at all: the whole script was refused
       await expectEvent((e) => e.rule === 'block-system-commands' || e.rule === 'block-bash-builtins', 'kill denied');
     });
+    for (const [how, call] of [
+      ['Python subprocess', "subprocess.run(['kill','-9',str(p.pid)])"],
+      ['Python subprocess, absolute path', "subprocess.run(['/usr/bin/kill','-9',str(p.pid)])"],
+      ['Python via env', "subprocess.run(['env','kill','-9',str(p.pid)])"],
+      ['Python via xargs', "subprocess.run(['xargs','kill','-9'], input=str(p.pid).encode())"],
+      ['Python via sh -c', "subprocess.run(['sh','-c','kill -9 %d' % p.pid])"],
+    ] as const) {
+      it(`kill by ${how}: refused, the target process is still alive`, async () => {
+        const r = await run(`python3 -c "import subprocess,time
+p=subprocess.Popen(['sleep','5'])
+try:
+    ${call}
+except Exception as e:
+    print('refused', type(e).__name__)
+time.sleep(0.3); print('alive', p.poll() is None)"`);
+        assert.match(r.stdout, /alive True/, r.all);
+      });
+    }
     it('kill via Python os.system: refused, the target process is still alive', async () => {
       const r = await run(`python3 -c "import os,subprocess,time; p=subprocess.Popen(['sleep','5']); rc=os.system('kill -9 %d' % p.pid); time.sleep(0.3); print('rc', rc, 'alive', p.poll() is None)"`);
       assert.match(r.stdout, /alive True/, r.all);
