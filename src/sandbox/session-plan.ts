@@ -107,7 +107,7 @@ export function buildSessionPlan(input: SessionPlanInput): Plan {
 function landlockRules(fs: FsPlan, hidden: string[]): Array<{ path: string; rights: FsRight[] }> {
   const rules: Array<{ path: string; rights: FsRight[] }> = [];
   for (const g of fs.grants) {
-    if (under(g.path, '/dev') && g.path !== '/dev' && !SANDBOX_DEVICES.some((d) => under(d, g.path) || under(g.path, d))) continue;
+    if (under(g.path, '/dev') && g.path !== '/dev' && ![...SANDBOX_DEVICES, '/dev/shm'].some((d) => under(d, g.path) || under(g.path, d))) continue;
     // A grant on a hidden directory (or below it) would name the empty tmpfs: harmless, but noise.
     if (hidden.some((h) => under(g.path, h))) continue;
     rules.push({ path: g.path, rights: g.rights });
