@@ -4,20 +4,23 @@
 //
 //   1. `sb.exec('true')` on a warm sandbox (HTTP → toolbox → shim → server → launcher with
 //      namespaces, mounts, Landlock, seccomp user-notify → bash) against bare `bash -c true`,
-//      with the launcher's share measured alone (same plan, same mount namespace, via nsenter).
+//      with the launcher's share measured alone (same plan, same mount and pid namespaces,
+//      via nsenter) and the server's own audit times.
 //   2. 1,000 nested execs of /bin/true inside (each one stops in seccomp user-notify until the
-//      server decides) against the same loop on the host; with the seed policy as it is and
-//      with a copy without resource_limits.cpu_quota_percent.
+//      server decides) against the same loop on the host; with the seed as it is (CPU quotas:
+//      the sandbox's cgroup and each command's) and with copies whose CPU quotas are raised
+//      to every CPU of the machine, with the throttling read from the cgroups.
 //   3. createSandbox → ready, with the provider's own timings.
-//   4. 10,000 files created, written and deleted by one python3 script: on the host, in the
-//      sandbox's /tmp (deletes notified, allowed) and in the workspace (soft delete: each
-//      unlink is moved to the trash and recorded).
+//   4. 10,000 files created, written and deleted by one python3 script (in the quota-free
+//      sandbox): on the host (unlink, and rename into a trash directory), in the sandbox's
+//      /tmp (deletes notified, allowed) and in the workspace (soft delete: each unlink is
+//      moved to the trash and recorded).
 //
 // `node dist/bench/sandbox.bench.js --session-plan CONFIG` prints the plan the server builds
 // for the toolbox user's commands; the benchmark runs it inside a sandbox's mount namespace.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +41,8 @@ const REAL_BASH_IN_IMAGE = '/usr/bin/bash.real';
 const LOOP = 'for i in $(seq 1000); do /bin/true; done';
 const PYTHON = '/usr/bin/python3';
 const FILES = 10_000;
+/** A CPU quota no process tree on this machine can reach. */
+const ALL_CPUS_PERCENT = availableParallelism() * 100;
 
 export interface SandboxSection {
   title: string;
@@ -74,6 +79,10 @@ function timeSpawn(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv
 }
 
 async function timeExec(sb: Sandbox, cmd: string): Promise<{ ns: number; stdout: string }> {
+  // Let the event loop see sockets the server closed while a spawnSync blocked it: Node's
+  // default agent keeps API connections alive, and the server drops idle ones after 5 s, so
+  // a request written on a pooled socket whose FIN is still unread fails with EPIPE.
+  await new Promise((r) => setTimeout(r, 2));
   const t0 = now();
   const r = await sb.exec(cmd);
   const ns = since(t0);
@@ -86,7 +95,19 @@ async function timeExec(sb: Sandbox, cmd: string): Promise<{ ns: number; stdout:
 interface SessionPlanInfo {
   mode: string;
   plan: string | null;
-  resources: { mechanism: string; limits: Record<string, { requested: number | null; enforced: string; via: string }> } | null;
+  /** planFor + serializePlan with the fs plan cached, as each command pays it. */
+  planBuildNs?: number[];
+}
+
+/** [utime, stime] of a process (ns; /proc's clock ticks are 1/100 s). */
+function cpuNs(pid: number): [number, number] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    return [Number(f[11]) * 1e7, Number(f[12]) * 1e7];
+  } catch {
+    return null;
+  }
 }
 
 /** The sandbox server's pid on the host: the child of its pid namespace's init. */
@@ -211,8 +232,8 @@ export async function benchSandbox(opts: SandboxBenchOptions = {}): Promise<Sand
   const fileRounds = opts.fileRounds ?? 3;
   const root = mkdtempSync(join(tmpdir(), 'agentsh-sb-bench-'));
   const live: Sandbox[] = [];
-  const open = async (policy = SEED_POLICY) => {
-    const sb = await createSandbox({ root: join(root, 'sandboxes'), config: SEED_CONFIG, policy });
+  const open = async (policy = SEED_POLICY, config = SEED_CONFIG) => {
+    const sb = await createSandbox({ root: join(root, 'sandboxes'), config, policy });
     live.push(sb);
     return sb;
   };
@@ -223,12 +244,20 @@ export async function benchSandbox(opts: SandboxBenchOptions = {}): Promise<Sand
   try {
     const create = await benchCreate(open, close, creates);
     const sbA = await open();
-    // The same policy without the CPU quota: separates interception from the quota.
-    const seed = readFileSync(SEED_POLICY, 'utf8');
-    const noQuota = seed.replace(/^[ \t]*cpu_quota_percent:.*\n/m, '');
-    if (noQuota === seed) throw new Error(`${SEED_POLICY}: no resource_limits.cpu_quota_percent line to remove`);
-    writeFileSync(join(root, 'no-cpu-quota.yaml'), noQuota);
-    const sbB = await open(join(root, 'no-cpu-quota.yaml'));
+    // Without effective CPU bandwidth limits: copies with the policy's
+    // resource_limits.cpu_quota_percent (each command's cgroup) and the config's
+    // sandbox.limits.max_cpu_percent (the whole sandbox's, server included) raised to every CPU
+    // of the machine, which no quota can throttle (the config loader reads a removed line or
+    // 0 as its default, 50). Separates interception from the quotas.
+    const unlimited = (file: string, key: string) => {
+      const text = readFileSync(file, 'utf8');
+      const out = text.replace(new RegExp(`^([ \\t]*${key}:)[^\\n#]*`, 'm'), `$1 ${ALL_CPUS_PERCENT}`);
+      if (out === text) throw new Error(`${file}: no ${key} line to change`);
+      const copy = join(root, `no-${key}.yaml`);
+      writeFileSync(copy, out);
+      return copy;
+    };
+    const sbB = await open(unlimited(SEED_POLICY, 'cpu_quota_percent'), unlimited(SEED_CONFIG, 'max_cpu_percent'));
     // Warm: the first command compiles the Landlock plan (reads the file tree, 1–2 s).
     const warm: number[] = [];
     for (const sb of [sbA, sbB]) {
@@ -252,7 +281,9 @@ export async function benchSandbox(opts: SandboxBenchOptions = {}): Promise<Sand
 
     const exec = await benchWarmExec(sbA, info.dir, execRuns, warm, pid, launcher, planInfo, planError);
     const loop = await benchLoop(sbA, sbB, loopRounds, pid, launcher, planInfo, exec.medians);
-    const files = await benchFiles(sbA, info.dir, root, fileRounds);
+    // The file workload in the sandbox without CPU quotas: what interception and soft delete
+    // cost, not the quota (section 2 measures that).
+    const files = await benchFiles(sbB, (await sbB.info()).dir, root, fileRounds);
     return [exec.section, loop, create, files];
   } finally {
     for (const sb of [...live]) {
@@ -379,11 +410,12 @@ async function benchWarmExec(
       if (spans) {
         const outside = boxed.map((b, i) => b - spans.finished[i]!);
         results.push(
-          row('  server (audit times): decision recorded → launcher spawned (session plan, spawn)', spans.started),
+          row('  server (audit times): decision recorded → launcher spawned (command cgroup, session plan, spawn)', spans.started),
           row('  server (audit times): decision recorded → command finished', spans.finished),
           row('  outside that span: HTTP, toolbox spawn of the shim, shim start, hello, pre-check, reply', outside),
         );
-        serverSplit = ` The server's own audit times put ${ms(median(spans.finished))} between recording the decision and recording the end (of which ${ms(median(spans.started))} to build the per-command plan and spawn the launcher), and ${ms(median(outside))} outside it: the HTTP request, the toolbox's spawn of the shim as the sandbox user, the shim's start and hello, the pre-check, and the reply.`;
+        if (planInfo.planBuildNs?.length) results.push(row('  server: per-command session plan (planFor + serializePlan, fs plan cached; in the sandbox, alone)', planInfo.planBuildNs));
+        serverSplit = ` The server's own audit times put ${ms(median(spans.finished))} between recording the decision and recording the end (of which ${ms(median(spans.started))} to create the command's cgroup, build its plan${planInfo.planBuildNs?.length ? ` (${ms(median(planInfo.planBuildNs))} alone)` : ''} and spawn the launcher), and ${ms(median(outside))} outside it: the HTTP request, the toolbox's spawn of the shim as the sandbox user, the shim's start and hello, the pre-check, and the reply.`;
       }
       const llCost = meds[4]! - meds[3]!;
       split = ` Where the time goes (the server's own plan for the toolbox user, built by its code in the sandbox's mount namespace and run through the launcher alone, interleaved): the launcher with namespaces and the ${mounts} mount steps adds ${ms(meds[2]! - meds[0]!)} over bash, seccomp with user-notify ${ms(meds[3]! - meds[2]!)}, and the ${rules} Landlock rules ${ms(llCost)}: each rule is an openat2 and a landlock_add_rule per command, because the seed policy's \`**/.env\`, \`**/.env.*\` and \`**/.netrc\` approve rules (a directory can't be granted whole if a file below it may not be read) and its binary denies (\`/usr/bin/sudo\`, …) make compileFsPlan grant ${count(/^landlock\t\/root\//)} files under /root one by one (npm and Go build caches: host-dependent) and ${count(/^landlock\t\/usr\/s?bin\//)} binaries in /usr/bin and /usr/sbin one by one. The rest (${ms(rest)}) is the HTTP request, the toolbox's spawn of the shim, the shim's round trip to the server, the decision, the audit records and the per-command plan.${serverSplit}`;
@@ -402,6 +434,112 @@ async function benchWarmExec(
 
 // ---------------------------------------------------------------------- 1,000 nested execs
 
+/** A process's cgroup for the cpu controller, as the host sees it (v1 or v2). */
+interface CpuCgroup {
+  dir: string;
+  v2: boolean;
+}
+
+function cpuCgroupOf(pid: number): CpuCgroup | null {
+  let lines: string[];
+  try {
+    lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+  } catch {
+    return null;
+  }
+  for (const line of lines) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m || !m[1]!.split(',').includes('cpu')) continue;
+    for (const base of [`/sys/fs/cgroup/${m[1]}`, '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/cpu,cpuacct']) {
+      if (existsSync(join(base, m[2]!, 'cpu.cfs_quota_us'))) return { dir: join(base, m[2]!), v2: false };
+    }
+  }
+  const v2 = lines.map((l) => /^0::(.*)$/.exec(l)?.[1]).find((x) => x !== undefined);
+  if (v2 !== undefined) for (const base of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified']) if (existsSync(join(base, v2, 'cpu.max'))) return { dir: join(base, v2), v2: true };
+  return null;
+}
+
+const readNum = (file: string) => Number(readFileSync(file, 'utf8').trim());
+
+/** The group's CPU bandwidth limit in CPUs; null: none. */
+function cpuQuota(g: CpuCgroup, dir = g.dir): number | null {
+  try {
+    if (g.v2) {
+      const [q, period] = readFileSync(join(dir, 'cpu.max'), 'utf8').trim().split(/\s+/);
+      return q === 'max' ? null : Number(q) / Number(period);
+    }
+    const q = readNum(join(dir, 'cpu.cfs_quota_us'));
+    return q < 0 ? null : q / readNum(join(dir, 'cpu.cfs_period_us'));
+  } catch {
+    return null;
+  }
+}
+
+/** Time the group spent throttled by its quota (ns). */
+function throttledNs(g: CpuCgroup, dir = g.dir): number {
+  try {
+    const stat = readFileSync(join(dir, 'cpu.stat'), 'utf8');
+    const v = /^throttled_(time|usec) (\d+)$/m.exec(stat);
+    return v ? Number(v[2]) * (v[1] === 'usec' ? 1000 : 1) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function commandCgroups(dir: string, depth = 4): string[] {
+  const out: string[] = [];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (e.startsWith('cmd-')) out.push(join(dir, e));
+    else if (depth > 0) out.push(...commandCgroups(join(dir, e), depth - 1));
+  }
+  return out;
+}
+
+interface CpuWatch {
+  /** The sandbox's own cgroup quota (server and commands together), CPUs. */
+  sandboxQuota: number | null;
+  /** The per-command cgroups' quota seen during the call, CPUs. */
+  commandQuota: number | null;
+  /** Throttled time during the call: the sandbox's group, and the command groups (last sample before they went). */
+  sandboxThrottledNs: number;
+  commandThrottledNs: number;
+}
+
+/** Runs `fn` while sampling the cgroups of the sandbox whose server is `pid` (every 50 ms). */
+async function watchCpu<T>(pid: number | null, fn: () => Promise<T>): Promise<{ result: T; cpu: CpuWatch | null }> {
+  const g = pid !== null ? cpuCgroupOf(pid) : null;
+  if (!g) return { result: await fn(), cpu: null };
+  const before = throttledNs(g);
+  const seen = new Map<string, { quota: number | null; throttled: number }>();
+  const sample = () => {
+    for (const d of commandCgroups(g.dir)) seen.set(d, { quota: cpuQuota(g, d), throttled: throttledNs(g, d) });
+  };
+  const timer = setInterval(sample, 50);
+  try {
+    const result = await fn();
+    const quotas = [...seen.values()].map((v) => v.quota).filter((q): q is number => q !== null);
+    return {
+      result,
+      cpu: {
+        sandboxQuota: cpuQuota(g),
+        commandQuota: quotas.length ? Math.min(...quotas) : null,
+        sandboxThrottledNs: throttledNs(g) - before,
+        commandThrottledNs: [...seen.values()].reduce((t, v) => t + v.throttled, 0),
+      },
+    };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const cpus = (q: number | null) => (q === null ? 'no limit' : `${q.toFixed(q < 1 ? 2 : 1)} CPU`);
+
 async function benchLoop(
   sbA: Sandbox,
   sbB: Sandbox,
@@ -411,18 +549,34 @@ async function benchLoop(
   planInfo: SessionPlanInfo | null,
   m1: LoopInputs,
 ): Promise<SandboxSection> {
+  const infoB = await sbB.info();
+  const pidB = infoB.initPid !== undefined ? serverPid(infoB.initPid) : null;
   const host: number[] = [];
   const inA: number[] = [];
   const inB: number[] = [];
   const plain: number[] = [];
   const notified: number[] = [];
+  const serverCpu: number[] = [];
+  const serverSys: number[] = [];
+  const cpuA: CpuWatch[] = [];
+  const cpuB: CpuWatch[] = [];
   const plan = planInfo?.plan ? planLines(planInfo.plan, (l) => l.startsWith('cgroup\t')) : null;
   const noNotify = plan ? planLines(plan, (l) => l.startsWith('notify\t')) : null;
   let breakdownError = '';
   for (let r = 0; r < rounds; r++) {
     host.push(timeSpawn('/bin/bash', ['-c', LOOP]).ns);
-    inA.push((await timeExec(sbA, LOOP)).ns);
-    inB.push((await timeExec(sbB, LOOP)).ns);
+    const cpu0 = pid !== null ? cpuNs(pid) : null;
+    const a = await watchCpu(pid, () => timeExec(sbA, LOOP));
+    const cpu1 = pid !== null ? cpuNs(pid) : null;
+    inA.push(a.result.ns);
+    if (a.cpu) cpuA.push(a.cpu);
+    if (cpu0 !== null && cpu1 !== null) {
+      serverCpu.push((cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1]) / 1000);
+      serverSys.push((cpu1[1] - cpu0[1]) / 1000);
+    }
+    const b = await watchCpu(pidB, () => timeExec(sbB, LOOP));
+    inB.push(b.result.ns);
+    if (b.cpu) cpuB.push(b.cpu);
     if (plan && noNotify && pid !== null && !breakdownError) {
       try {
         plain.push(await launcherRun(pid, launcher, noNotify, LOOP));
@@ -439,13 +593,17 @@ async function benchLoop(
   const fixed = m1.sandboxTrue - m1.bareTrue;
   const net = (x: number) => x - fixed / 1000;
   const verdict = (x: number) => (x <= 0.5e6 ? 'within' : 'MISSED');
-  const cpu = planInfo?.resources?.limits.cpu;
-  const quota = cpu ? (cpu.enforced === 'no' ? `not enforced in this sandbox (${cpu.via})` : `enforced (${cpu.enforced}: ${cpu.via})`) : 'unknown (no plan)';
+  const limits = (w: CpuWatch[]) => {
+    if (!w.length) return 'CPU limits not observable (no cpu cgroup found for the server)';
+    const last = w[w.length - 1]!;
+    return `CPU limits seen in the cgroups: the sandbox (server included) ${cpus(last.sandboxQuota)}, each command ${cpus(last.commandQuota)}; throttled ${ms(median(w.map((x) => x.commandThrottledNs + x.sandboxThrottledNs)))} per loop`;
+  };
   const results: BenchResult[] = [
     row('host: `bash -c \'for i in $(seq 1000); do /bin/true; done\'`', host),
-    row('sandbox, seed policy (cpu_quota_percent 50)', inA),
+    row('sandbox, seed config and policy as they are', inA, limits(cpuA)),
     { ...row('  added per nested exec', per(inA)), note: `${us(net(a))} net of the fixed ${ms(fixed)} per command; budget 0.5 ms: ${verdict(a)}` },
-    row('sandbox, policy copy without cpu_quota_percent', inB),
+    ...(serverCpu.length === rounds ? [row('  sandbox server\'s CPU time (user + system) per nested exec', serverCpu, `${us(median(serverSys))} of it system; /proc/PID/stat over the loop`)] : []),
+    row(`sandbox, copies with cpu_quota_percent (policy) and max_cpu_percent (config) raised to ${ALL_CPUS_PERCENT}: no effective CPU limit`, inB, limits(cpuB)),
     { ...row('  added per nested exec', per(inB)), note: `${us(net(b))} net of the fixed per-command cost; budget 0.5 ms: ${verdict(b)}` },
   ];
   let split = '';
@@ -455,14 +613,21 @@ async function benchLoop(
     const perPlain = median(plain.map((x, i) => (x - host[i]!) / 1000)) - launcherFixed;
     const perNotify = median(notified.map((x, i) => (x - host[i]!) / 1000)) - launcherFixed;
     results.push(
-      { ...row('  launcher alone, session plan without user-notify (Landlock, namespaces, deny-list)', plain), note: `≈ ${us(perPlain)} per exec over the host` },
-      { ...row('  launcher alone, full plan, user-notify answered at once (no server)', notified), note: `≈ ${us(perNotify)} per exec over the host` },
+      { ...row('  launcher alone, session plan without user-notify (Landlock, namespaces, deny-list)', plain), note: `≈ ${us(perPlain)} per exec over the host; no cgroup` },
+      { ...row('  launcher alone, full plan, user-notify answered at once (no server)', notified), note: `≈ ${us(perNotify)} per exec over the host; no cgroup` },
     );
-    split = ` Split, with the same plan run by the launcher alone and each notification answered \`continue\` at once by the benchmark: the sandbox without interception costs ≈ ${us(perPlain)} per exec over the host (Landlock path checks, the pid namespace), the user-notify round trip (the supervisor reads argv and the ancestors, writes a request line, waits for the verdict) brings it to ≈ ${us(perNotify)}, and the server's part (parse, \`checkCommand\` at the exec's depth, one audit event per exec) is the rest, ≈ ${us(net(b) - perNotify)}.`;
+    split = ` Split, with the same plan run by the launcher alone (outside any cgroup) and each notification answered \`continue\` at once by the benchmark: the sandbox without interception costs ≈ ${us(perPlain)} per exec over the host (Landlock path checks, the pid namespace); the user-notify round trip (the supervisor reads argv and the ancestors, writes a request line, waits for the verdict) brings it to ≈ ${us(perNotify)}; the server's part (parse, \`checkCommand\` at the exec's depth, one audit event per exec) is the rest of the unlimited sandbox's figure, ≈ ${us(net(b) - perNotify)}${serverCpu.length ? `. The seed sandbox's server process spends ${us(median(serverCpu))} of CPU per nested exec, ${us(median(serverSys))} of it in the kernel (the wake-ups of each round trip, the audit log's writes)` : ''}.`;
   } else if (breakdownError) {
     split = ` (The launcher-alone split could not be measured: ${breakdownError}.)`;
   }
-  const prose = `1,000 nested execs: \`for i in $(seq 1000); do /bin/true; done\` through \`sb.exec\` (every \`/bin/true\` stops in seccomp user-notify until the server has decided and audited it) against the same loop spawned on the host, ${rounds} interleaved rounds; per exec = (inside − outside) / 1,000, which also spreads the fixed per-command cost above (${ms(fixed)}, i.e. ${us(fixed / 1000)} per exec) over the loop. Seed policy: ${ms(a)} per exec, ${verdict(a) === 'within' ? 'within' : '**missed**'} the 0.5 ms budget; without \`cpu_quota_percent\`: ${ms(b)} (${verdict(b) === 'within' ? 'within' : '**missed**'}). The seed policy asks for a CFS quota of half a CPU, which would slow any CPU-bound loop by itself; here the CPU limit is ${quota}, which is why both sandboxes measure alike.${split}`;
+  const qa = cpuA[cpuA.length - 1];
+  const qb = cpuB[cpuB.length - 1];
+  const unthrottled = (q: number | null) => q === null || q >= availableParallelism();
+  const bFree = qb !== undefined && unthrottled(qb.sandboxQuota) && unthrottled(qb.commandQuota);
+  const quotaText = qa
+    ? `As shipped, the seed puts the whole sandbox (server, supervisor and commands) in a cgroup of ${cpus(qa.sandboxQuota)} (config sandbox.limits.max_cpu_percent) and each command in one of ${cpus(qa.commandQuota)} (policy resource_limits.cpu_quota_percent), CFS quotas that throttled this loop for ${ms(median(cpuA.map((x) => x.commandThrottledNs + x.sandboxThrottledNs)))}: a CPU-bound command pays for the quota as well as for interception. The second sandbox's quotas are raised to all ${availableParallelism()} CPUs of the machine ${bFree ? '(checked in its cgroups), so nothing throttles it' : `but its cgroups show ${limits(cpuB)}`}; the difference between the two, ${us(a - b)} per exec, is what the quotas cost this loop.`
+    : 'The CPU quotas could not be observed (no cpu cgroup found for the sandbox server).';
+  const prose = `1,000 nested execs: \`for i in $(seq 1000); do /bin/true; done\` through \`sb.exec\` (every \`/bin/true\` stops in seccomp user-notify until the server has decided and audited it) against the same loop spawned on the host, ${rounds} interleaved rounds; per exec = (inside − outside) / 1,000, which also spreads the fixed per-command cost above (${ms(fixed)}, i.e. ${us(fixed / 1000)} per exec) over the loop. Seed config and policy as they are: ${ms(a)} per exec, ${verdict(a) === 'within' ? 'within' : '**missed**'} the 0.5 ms budget; without CPU quotas: ${ms(b)} per exec (${verdict(b) === 'within' ? 'within' : '**missed**'}). ${quotaText}${split}`;
   return { title: 'Session sandbox: 1,000 nested execs of /bin/true inside vs outside', budget: '≤ 0.5 ms added per exec', results, prose };
 }
 
@@ -561,7 +726,7 @@ async function benchFiles(sb: Sandbox, dir: string, root: string, rounds: number
     row('host: create + write 5 bytes, per file', perFile('host', 'create')),
     row('host, files kept (renamed away): create + write, per file', perFile('kept', 'create'), ratio('kept', 'create')),
     row('sandbox /tmp: create + write, per file', perFile('tmp', 'create'), ratio('tmp', 'create')),
-    row('sandbox workspace: create + write, per file', perFile('workspace', 'create'), `${ratio('workspace', 'create')}, ${(med('workspace', 'create') / med('kept', 'create')).toFixed(1)}× the host with files kept`),
+    row('sandbox workspace: create + write, per file', perFile('workspace', 'create'), ratio('workspace', 'create')),
     row('host: unlink, per file', perFile('host', 'delete')),
     row('host: rename into a trash directory instead (a soft delete without interception), per file', perFile('kept', 'delete'), ratio('kept', 'delete')),
     row('sandbox /tmp: unlink (user-notify, allowed), per file', perFile('tmp', 'delete'), ratio('tmp', 'delete')),
@@ -576,7 +741,7 @@ async function benchFiles(sb: Sandbox, dir: string, root: string, rounds: number
   ];
   const wsDel = med('workspace', 'delete');
   const tmpDel = med('tmp', 'delete');
-  const prose = `A file-heavy workload: one python3 script creates, writes (5 bytes) and deletes ${n} files and removes their directory, timed phase by phase inside the script: on the host in a directory on the same filesystem; on the host again, renaming each file into a trash directory instead of unlinking it (a soft delete without interception, and like the workspace it never frees its files); in the sandbox's /tmp (every unlink stops in user-notify and is allowed: the interception cost alone); and in the workspace /home/daytona/bench (every unlink is a soft delete: moved to the trash by the launcher's supervisor, recorded by the server). ${rounds} interleaved rounds after an uncounted one; no budget is set. Creating and writing is not intercepted (Landlock only): ${us(med('host', 'create'))} per file on the host, ${us(med('kept', 'create'))} on the host with files kept, ${us(med('tmp', 'create'))} in /tmp and ${us(med('workspace', 'create'))} in the workspace; file creation on this VM's disk varies a lot from run to run (allocating new inodes, as the rounds that keep their files must, is slower than reusing freed ones), so compare the workspace with the files-kept baseline (${(med('workspace', 'create') / med('kept', 'create')).toFixed(1)}×). A delete costs ${us(med('host', 'delete'))} on the host (${us(med('kept', 'delete'))} as a rename), ${us(tmpDel)} in /tmp (the user-notify round trip and the server's decision, ${(tmpDel / med('host', 'delete')).toFixed(0)}×) and ${us(wsDel)} in the workspace (${(wsDel / med('host', 'delete')).toFixed(0)}× the host's unlink, ${(wsDel / med('kept', 'delete')).toFixed(0)}× its rename). The soft delete's extra ≈ ${us(wsDel - tmpDel)} per file over a notified delete is mostly the trash record: for every file the server hashes the payload and writes a session marker and the metadata, atomically with an fsync (${us(median(record))} per entry measured alone; one create + write + fsync is ${us(median(fsyncOnly))}), synchronously on its event loop while the next unlink waits in the kernel. After the script, the server folds the removed directory's ${n} trashed children back into its entry, reading every entry of the session's trash: ${ms(median(outside('workspace')))} outside the script's phases, against ${ms(median(outside('host')))} on the host.`;
+  const prose = `A file-heavy workload: one python3 script creates, writes (5 bytes) and deletes ${n} files and removes their directory, timed phase by phase inside the script: on the host in a directory on the same filesystem; on the host again, renaming each file into a trash directory instead of unlinking it (what a soft delete does to the file, without interception); in the sandbox's /tmp (every unlink stops in user-notify and is allowed: the interception cost alone); and in the workspace /home/daytona/bench (every unlink is a soft delete: moved to the trash by the launcher's supervisor, recorded by the server). The sandbox is the one without CPU quotas (section above), so the figures are interception and soft delete, not a half-CPU quota. ${rounds} interleaved rounds after an uncounted one; no budget is set. Creating and writing is not intercepted (Landlock only): ${us(med('host', 'create'))} per file on the host, ${us(med('kept', 'create'))} on the host with files kept, ${us(med('tmp', 'create'))} in /tmp and ${us(med('workspace', 'create'))} in the workspace; on this machine's shared disk file creation varies several-fold from run to run, on the host as much as in the sandbox, so these ratios are mostly noise. A delete costs ${us(med('host', 'delete'))} on the host (${us(med('kept', 'delete'))} as a rename), ${us(tmpDel)} in /tmp (the user-notify round trip and the server's decision, ${(tmpDel / med('host', 'delete')).toFixed(0)}×) and ${us(wsDel)} in the workspace (${(wsDel / med('host', 'delete')).toFixed(0)}× the host's unlink, ${(wsDel / med('kept', 'delete')).toFixed(0)}× its rename). The soft delete's extra ≈ ${us(wsDel - tmpDel)} per file over a notified delete is mostly the trash record: for every file the server hashes the payload and writes a session marker and the metadata, atomically with an fsync (${us(median(record))} per entry measured alone; one create + write + fsync is ${us(median(fsyncOnly))}), synchronously on its event loop while the next unlink waits in the kernel. After the script, the server folds the removed directory's ${n} trashed children back into its entry, reading every entry of the session's trash: ${ms(median(outside('workspace')))} outside the script's phases, against ${ms(median(outside('host')))} on the host.`;
   return { title: `Session sandbox: ${n} files created, written and deleted`, budget: 'none set; per-file cost and ratio to the host', results, prose };
 }
 
@@ -617,7 +782,15 @@ async function printSessionPlan(configFile: string): Promise<void> {
     trashDir: runtime.interceptsExec ? trashDirFromConfig(config, { workspace: session.workspace }) : null,
     ...(rm ? { extra: rm.plan.planPart } : {}),
   });
-  process.stdout.write(JSON.stringify({ mode: modes.mode, plan: plan ? serializePlan(plan) : null, resources: rm?.plan.active ?? null } satisfies SessionPlanInfo));
+  // What the server pays per command once the fs plan is cached: the session plan and its text.
+  const buildNs: number[] = [];
+  for (let i = 0; plan && i < 21; i++) {
+    const t0 = now();
+    const p = runtime.planFor(session, { cwd: user.home, uid: user.uid, gid: user.gid, trashDir: null, ...(rm ? { extra: rm.plan.planPart } : {}) });
+    if (p) serializePlan(p);
+    buildNs.push(since(t0));
+  }
+  process.stdout.write(JSON.stringify({ mode: modes.mode, plan: plan ? serializePlan(plan) : null, planBuildNs: buildNs } satisfies SessionPlanInfo));
 }
 
 if (process.argv[2] === '--session-plan' && process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -42,6 +42,9 @@ export class ApiClient {
       const req = request(
         {
           socketPath: this.paths.apiSocket,
+          // No keep-alive pool: a pooled socket the server already closed (its 5 s keep-alive
+          // timeout passed while this process was busy) fails the next request with EPIPE.
+          agent: false,
           method,
           path,
           headers: { ...authorization, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },

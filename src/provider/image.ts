@@ -25,7 +25,7 @@ export const RUN_DIR_IN_IMAGE = '/run/agentsh';
 export const STATE_DIR_IN_IMAGE = '/var/lib/agentsh';
 
 /** Top-level host directories never bound: replaced by fresh or per-sandbox ones. */
-const REPLACED = new Set(['proc', 'sys', 'dev', 'tmp', 'run', 'home']);
+const REPLACED = new Set(['proc', 'sys', 'dev', 'tmp', 'run', 'home', 'root']);
 /** Host directories that get an overlay layer (files added, nothing changed). */
 const OVERLAID = ['/etc', '/usr/bin', '/usr/lib', '/var/lib'];
 
@@ -151,6 +151,8 @@ export function imagePlan(inp: ImageInputs): Plan {
 
   // The sandbox's own writable places.
   tmpfs('/home', 0o755);
+  // An image has its own (empty) /root: the host's root home (caches, keys) is none of the sandbox's business.
+  tmpfs('/root', 0o700);
   bind(SANDBOX_HOME, 'rw', { source: dirs.home });
   bind('/tmp', 'rw', { source: dirs.tmp });
   bind('/var/tmp', 'rw', { source: dirs.varTmp });

@@ -40,6 +40,8 @@ export interface FsPlan {
   grants: FsGrant[];
   denied: FsDenial[];
   warnings: string[];
+  /** With maskFiles: files the sandbox must hide (they are inside granted directories). */
+  masked: string[];
 }
 
 export interface FsPlanOptions {
@@ -58,6 +60,13 @@ export interface FsPlanOptions {
    * operation it would otherwise never see (and `mv` needs REMOVE on its source directory).
    */
   softDeleteRemovable?: boolean;
+  /**
+   * The sandbox can hide single files (a bind mount of an empty, unreadable, non-executable
+   * file over them): denied binaries and read-denied files that can never be re-created
+   * (the policy denies creating them) are listed in `masked` instead of splitting their
+   * directory into per-file grants. Thousands of Landlock rules become a handful of mounts.
+   */
+  maskFiles?: boolean;
 }
 
 export const DEFAULT_EXEC_DIRS = ['/usr/bin', '/bin', '/usr/local/bin', '/usr/sbin', '/sbin', '/usr/lib', '/lib'];
@@ -158,6 +167,9 @@ class Planner {
   private readonly readDirWithheld: string[] = [];
   private readonly extraDenied: Set<string>;
   private readonly softDelete: boolean;
+  private readonly mask: boolean;
+  /** Literal read-denied files left to masking (with maskFiles). */
+  private readonly maskedFiles = new Set<string>();
   /** Rules left out of READ_DIR decisions because they name one final component (see subtreeOutcomes). */
   private readonly nameOnlyRules = new Set<string>();
 
@@ -169,6 +181,7 @@ class Planner {
     this.root = posix.resolve(opts.fsRoot ?? '/');
     this.extraDenied = new Set((opts.deniedCommands ?? []).map((c) => c.trim().toLowerCase()));
     this.softDelete = opts.softDeleteRemovable ?? false;
+    this.mask = opts.maskFiles ?? false;
   }
 
   run(): FsPlan {
@@ -185,7 +198,10 @@ class Planner {
     const grants = [...this.grants]
       .map(([path, rights]) => ({ path, rights: FS_RIGHTS.filter((r) => rights.has(r)) }))
       .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return { grants, denied: this.denied, warnings: this.warnings };
+    // Real paths only: a mount lands on the file, whatever name (/bin/su → /usr/bin/su) the rule used.
+    const masked = this.mask ? [...new Set([...this.execDenied.keys(), ...this.maskedFiles].map((p) => this.realPath(p) ?? p))].filter((p) => this.lstat(p)?.isFile()).sort() : [];
+    if (masked.length) this.warnings.push(`${masked.length} file(s) hidden by a mount instead of per-file grants around them: ${masked.join(', ')}`);
+    return { grants, denied: this.denied, warnings: this.warnings, masked };
   }
 
   // ---- file tree --------------------------------------------------------------------------
@@ -294,6 +310,12 @@ class Planner {
         // READ_DIR concerns directories only: a literal path that is not a directory and can't
         // become one (the policy denies creating it) can't change who lists what.
         if (x === 'some' && dirsOnly && !META.test(g) && !this.mayBeDir(g)) x = 'none';
+        // A literal file the rule keeps from being read, which can't be created again (so
+        // hiding it is final): masked by the sandbox instead of splitting its directory.
+        if (x === 'some' && this.mask && op === 'read' && !META.test(g) && !ruleOutcome(r, op, this.softDelete).ok && this.cannotCreate(g)) {
+          x = 'none';
+          if (this.lstat(g)?.isFile()) this.maskedFiles.add(g);
+        }
         // `**/.env`: only a directory with exactly that name could be listed against the rule.
         // Withholding READ_DIR everywhere for it would make `ls` fail on the whole tree; a
         // listing shows names, not content (reading the files stays governed).
@@ -316,6 +338,10 @@ class Planner {
     return out;
   }
 
+  private cannotCreate(p: string): boolean {
+    return !this.lstat(p)?.isDirectory() && ['create', 'write', 'rename'].every((op) => !grantable(this.engine.checkFile(op, p).decision, op, false));
+  }
+
   private mayBeDir(p: string): boolean {
     if (this.lstat(p)?.isDirectory()) return true;
     return this.engine.checkFile('mkdir', p).decision === 'allow' || this.engine.checkFile('create', p).decision === 'allow';
@@ -324,11 +350,12 @@ class Planner {
   /** Whether a whole directory hierarchy is uniformly granted, uniformly denied, or mixed. */
   private classifyDir(dir: string, right: FsRight): { kind: 'allow' | 'deny' | 'mixed'; deny?: Outcome; attribute?: boolean; selfOk?: boolean } {
     if (right === 'exec') {
-      for (const p of this.execDenied.keys()) if (isBelow(p, dir)) return { kind: 'mixed' };
+      if (!this.mask) for (const p of this.execDenied.keys()) if (isBelow(p, dir)) return { kind: 'mixed' };
       return { kind: 'allow' };
     }
-    // Binaries that command rules deny lose their read grant too (ld.so, copies, interpreters).
-    if (right === 'read') for (const p of this.execDenied.keys()) if (isBelow(p, dir)) return { kind: 'mixed' };
+    // Binaries that command rules deny lose their read grant too (ld.so, copies, interpreters);
+    // with masking they are hidden by mounts instead.
+    if (right === 'read' && !this.mask) for (const p of this.execDenied.keys()) if (isBelow(p, dir)) return { kind: 'mixed' };
     const outcomes: Outcome[] = [];
     // Listing a directory is decided on its own path: `/bin/**` does not cover `/bin` itself, and
     // requiring every alias to be listable would refuse `ls /usr/bin` because of `/bin`.

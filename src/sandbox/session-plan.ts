@@ -34,6 +34,8 @@ export interface SessionPlanInput {
   notify: Array<'exec' | 'signal' | 'delete'>;
   /** Descriptors the command keeps (the governed marker). */
   keepFds: number[];
+  /** An empty file with mode 0000 bound (read-only, noexec) over every `fs.masked` path. */
+  maskSource: string;
   /** Merged last (resource limits). */
   extra?: Partial<Plan>;
   /** The server's root (tests); default '/'. */
@@ -76,6 +78,9 @@ export function buildSessionPlan(input: SessionPlanInput): Plan {
   mounts.push({ kind: 'tmpfs', path: '/dev/shm', mode: 0o1777 });
   mounts.push(input.tmpDir ? { kind: 'bind', path: '/tmp', source: input.tmpDir, mode: 'rw' } : { kind: 'tmpfs', path: '/tmp', mode: 0o1777 });
   mounts.push({ kind: 'proc' });
+  // Denied binaries and read-denied files inside granted directories: hidden by an empty,
+  // unreadable, non-executable file (what Landlock would otherwise need per-file grants for).
+  for (const m of input.fs.masked) mounts.push({ kind: 'bind', path: m, source: input.maskSource, mode: 'ro', noexec: true, optional: true });
   for (const h of hidden) mounts.push({ kind: 'tmpfs', path: h, mode: 0o555, sizeBytes: 64 << 10 });
   for (const e of input.exposed) if (hidden.some((h) => isBelow(e, h)) && exists(root, e)) mounts.push({ kind: 'bind', path: e, mode: 'rw' });
 

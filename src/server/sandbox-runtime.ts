@@ -5,7 +5,7 @@
 // child), so "active" never means "the kernel claims to have it". security.mode picks what is
 // used (auto: the best available), security.minimum_mode is the floor below which commands
 // are refused with the list of what is missing.
-import { chmodSync, mkdirSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { compileFsPlan, DEFAULT_EXEC_DIRS, type FsPlan } from '../sandbox/fs-plan.js';
@@ -154,7 +154,9 @@ export class SandboxRuntime {
   }
 
   fsPlanFor(session: Session): FsPlan {
-    const key = JSON.stringify([session.policyFile, session.engine.policy.vars, session.workspace, this.interceptsExec]);
+    // Masking single files needs the sandbox's own mounts (not in landlock-only mode).
+    const mask = this.report.mode === 'full' || this.report.mode === 'landlock';
+    const key = JSON.stringify([session.policyFile, session.engine.policy.vars, session.workspace, this.interceptsExec, mask]);
     let fs = this.fsCache.get(key);
     if (!fs) {
       fs = compileFsPlan(session.engine.policy, {
@@ -162,6 +164,7 @@ export class SandboxRuntime {
         engine: session.engine,
         execDirs: this.execDirs,
         softDeleteRemovable: this.interceptsExec,
+        maskFiles: mask,
       });
       this.fsCache.set(key, fs);
     }
@@ -189,6 +192,17 @@ export class SandboxRuntime {
     void this.resources.get(session)?.close();
     this.resources.delete(session);
     rmSync(posix.join(this.paths.sessionsDir, session.id), { recursive: true, force: true });
+  }
+
+  /** The empty, mode-0000 file bound over masked paths (in the hidden sessions dir). */
+  private maskFile(): string {
+    const f = posix.join(this.paths.sessionsDir, '.masked');
+    if (!existsSync(f)) {
+      mkdirSync(this.paths.sessionsDir, { recursive: true, mode: 0o711 });
+      writeFileSync(f, '', { mode: 0 });
+    }
+    chmodSync(f, 0);
+    return f;
   }
 
   /** Per-session directories the sandbox binds (its /tmp survives between commands). */
@@ -219,6 +233,7 @@ export class SandboxRuntime {
     }
     const plan = buildSessionPlan({
       fs,
+      maskSource: this.maskFile(),
       workspace: session.workspace,
       cwd: opts.cwd,
       tmpDir: this.sessionTmp(session, opts.uid),

@@ -8,6 +8,7 @@ import { trashDirFromConfig } from '../trash/config.js';
 import type { ServerContext } from './context.js';
 import type { TrashTarget } from './interception.js';
 import type { Session } from './sessions.js';
+import { dirname } from 'node:path';
 
 const stores = new Map<string, TrashStore>();
 
@@ -22,15 +23,31 @@ export function trashStoreFor(ctx: ServerContext, session: Session): TrashStore 
   return store;
 }
 
+/** Per session: directory → tokens trashed from it since the server started (for absorbChildren). */
+const byParent = new WeakMap<Session, Map<string, string[]>>();
+
 export function sessionTrash(ctx: ServerContext, session: Session): TrashTarget {
   const store = trashStoreFor(ctx, session);
+  let parents = byParent.get(session);
+  if (!parents) byParent.set(session, (parents = new Map()));
+  const seen = parents;
   return {
     dir: store.dir,
     newToken: () => newTrashToken(),
     recorded: (token, originalPath, rule, parentMtimeNs) => {
       try {
-        store.absorbChildren(token, originalPath, session.id);
+        // Entries trashed before this server started are not candidates: their directory
+        // restores without them (they stay separate entries).
+        const kids = seen.get(originalPath);
+        if (kids) {
+          store.absorbChildren(token, originalPath, session.id, kids);
+          seen.delete(originalPath);
+        }
         store.record(token, { originalPath, sessionId: session.id, rule, ...(parentMtimeNs !== undefined ? { parentMtimeNs } : {}) });
+        const parent = dirname(originalPath);
+        const list = seen.get(parent) ?? [];
+        list.push(token);
+        seen.set(parent, list);
       } catch (err) {
         // The payload is in the trash either way: `trash list` shows it as an orphan.
         ctx.audit.record({ type: 'trash_record_failed', session_id: session.id, message: (err as Error).message, fields: { token, path: originalPath } });
