@@ -26,7 +26,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../src/cli/client.js';
 import { createSandbox, type Sandbox } from '../src/sdk/index.js';
-import { buildLauncher, parseNotification, serializePlan, serializeVerdict } from '../src/sandbox/launcher.js';
+import { buildLauncher, parseNotification, serializeVerdict } from '../src/sandbox/launcher.js';
 import { defaultRunDir, runPaths } from '../src/server/paths.js';
 import { newTrashToken, TrashStore } from '../src/trash/store.js';
 import { median, p90, type BenchResult } from './measure.js';
@@ -786,11 +786,11 @@ async function printSessionPlan(configFile: string): Promise<void> {
   const buildNs: number[] = [];
   for (let i = 0; plan && i < 21; i++) {
     const t0 = now();
-    const p = runtime.planFor(session, { cwd: user.home, uid: user.uid, gid: user.gid, trashDir: null, ...(rm ? { extra: rm.plan.planPart } : {}) });
-    if (p) serializePlan(p);
+    // planFor returns the wire text too (the session's part cached, the command's appended).
+    runtime.planFor(session, { cwd: user.home, uid: user.uid, gid: user.gid, trashDir: null, ...(rm ? { extra: rm.plan.planPart } : {}) });
     buildNs.push(since(t0));
   }
-  process.stdout.write(JSON.stringify({ mode: modes.mode, plan: plan ? serializePlan(plan) : null, planBuildNs: buildNs } satisfies SessionPlanInfo));
+  process.stdout.write(JSON.stringify({ mode: modes.mode, plan: plan ? plan.text : null, planBuildNs: buildNs } satisfies SessionPlanInfo));
 }
 
 if (process.argv[2] === '--session-plan' && process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -123,6 +123,12 @@
  *   notify       exec,signal,delete        seccomp user-notify: those syscalls wait for
  *                                            the server's verdict (NOTIFY below); needs
  *                                            unshare pid and a socket report descriptor
+ *   notify_ask   NAME,NAME,...             the execs the server decides (lower-case
+ *                                            basenames, absolute paths; ".real" stripped);
+ *                                            others are answered CONTINUE at once and
+ *                                            reported as `notice ID exec ...` (same words
+ *                                            as a request, no verdict expected). Absent:
+ *                                            every exec is asked
  *
  * ORDER (fixed, whatever the order of lines; mount steps keep their plan order):
  *   1 pdeathsig  2 unshare user and pid (the outer launcher), then user_map (uid_map/gid_map)
@@ -393,6 +399,7 @@ static void usage_fail(const char *msg) {
 /* -------------------------------------------------------------------- plan */
 
 static void notify_parse(const char *val); /* the notify section */
+static void notify_ask_parse(const char *val);
 
 /* Mount steps come before K_LL_RO (IS_MOUNT), Landlock grants from it on. */
 enum kind { K_BIND_RO, K_BIND_RW, K_TMPFS, K_PROC, K_OVERLAY, K_SYMLINK, K_LL_RO, K_LL_RW, K_LL_EXEC, K_LL };
@@ -583,6 +590,7 @@ static void parse_line(char *line) {
     }
     else if (IS("seccomp") && val && !strcmp(val, "deny-list")) plan.seccomp = 1;
     else if (IS("notify") && val) notify_parse(val); /* the notify section */
+    else if (IS("notify_ask") && val) notify_ask_parse(val);
     else if (IS("cgroup")) add_cgroup(val);
     else if (IS("rlimit") && val && plan.nrl < 16) {
         static const struct { const char *n; int r; } names[] = {
@@ -973,6 +981,50 @@ static void notify_parse(const char *val) {
     if (!notify_groups) fail("notify", val, EINVAL);
 }
 
+/* notify_ask NAMES: the execs the server wants to decide (comma list of lower-case
+ * basenames, and absolute paths). Any other exec is answered CONTINUE at once and reported
+ * as a `notice` line (same words as the request) for the server's audit: the server put
+ * every name a rule could refuse or condition (argv patterns, depth) in the list, so the
+ * decision stays the server's. Absent: every exec is asked. */
+static char **ask_names;
+static size_t ask_n;
+static int ask_set;
+
+static void notify_ask_parse(const char *val) {
+    char *dup = strdup(val), *save = NULL;
+    ask_set = 1;
+    for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char **grown = realloc(ask_names, (ask_n + 1) * sizeof *ask_names);
+        if (!grown) fail("notify_ask", "-", ENOMEM);
+        ask_names = grown;
+        ask_names[ask_n++] = tok;
+    }
+}
+
+/* Does the server want to decide this exec? Names are compared as the policy engine does:
+ * ASCII lower-case, a trailing ".real" (the shim's real shell) stripped. Anything else than
+ * plain ASCII is asked. */
+static int notify_must_ask(const char *path) {
+    if (!ask_set) return 1;
+    char low[PATH_MAX];
+    size_t n = strlen(path);
+    if (n >= sizeof low) return 1;
+    for (size_t i = 0; i <= n; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if (c >= 0x80) return 1;
+        low[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    char *base = strrchr(low, '/');
+    base = base ? base + 1 : low;
+    char stripped[PATH_MAX];
+    size_t bl = strlen(base);
+    snprintf(stripped, sizeof stripped, "%s", base);
+    if (bl > 5 && !strcmp(stripped + bl - 5, ".real")) stripped[bl - 5] = 0;
+    for (size_t i = 0; i < ask_n; i++)
+        if (!strcmp(ask_names[i], stripped) || !strcmp(ask_names[i], base) || !strcmp(ask_names[i], low)) return 1;
+    return 0;
+}
+
 /* Right after the plan is read: what the directive needs, or the plan fails. */
 static void notify_check_plan(void) {
     struct stat st;
@@ -1184,6 +1236,7 @@ struct notify_req {
     const char *reason;   /* notify-refused REASON */
     char cwd[PATH_MAX];
     int has_cwd;
+    char path[PATH_MAX];  /* the first path argument, as reported (an exec's program) */
 };
 
 static void notify_refuse(struct notify_req *q, int err, const char *reason) {
@@ -1192,6 +1245,12 @@ static void notify_refuse(struct notify_req *q, int err, const char *reason) {
 
 /* The path argument at addr made absolute: relative to the cwd, or for a dirfd to what
  * /proc/PID/fd/N links to; empty_ok (AT_EMPTY_PATH) and "" name the dirfd itself. */
+/* A path word, remembered when it is the request's first. */
+static void notify_put_path(struct notify_req *q, struct nbuf *b, const char *p) {
+    if (!q->path[0]) snprintf(q->path, sizeof q->path, "%s", p);
+    nb_word(b, p);
+}
+
 static void notify_path(struct notify_req *q, struct nbuf *b, uint64_t addr, int dirfd, int empty_ok) {
     char path[PATH_MAX], base[PATH_MAX];
     size_t len = 0;
@@ -1199,7 +1258,7 @@ static void notify_path(struct notify_req *q, struct nbuf *b, uint64_t addr, int
     int e = notify_str(q->pid, addr, path, sizeof path, &len);
     if (e == EFAULT) return notify_refuse(q, EFAULT, "unreadable-memory");
     if (e) return notify_refuse(q, EPERM, "path-too-long");
-    if (path[0] == '/') return nb_word(b, path);
+    if (path[0] == '/') return notify_put_path(q, b, path);
     if (dirfd == AT_FDCWD) {
         if (!q->has_cwd) {
             char rel[48];
@@ -1214,11 +1273,11 @@ static void notify_path(struct notify_req *q, struct nbuf *b, uint64_t addr, int
         if (dirfd < 0 || notify_link(rel, base, sizeof base)) return notify_refuse(q, EPERM, "bad-dirfd");
         if (base[0] != '/') return notify_refuse(q, EPERM, "bad-dirfd"); /* socket:[..], anon_inode:.. */
     }
-    if (!path[0] && empty_ok) return nb_word(b, base);
+    if (!path[0] && empty_ok) return notify_put_path(q, b, base);
     char *joined = malloc(strlen(base) + strlen(path) + 2);
     if (!joined) return notify_refuse(q, EPERM, "ENOMEM");
     sprintf(joined, "%s%s%s", base, base[1] ? "/" : "", path);
-    nb_word(b, joined);
+    notify_put_path(q, b, joined);
     free(joined);
 }
 
@@ -1418,6 +1477,11 @@ static void notify_recv(void) {
     } else if (ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &q.id) < 0) {
         /* the caller died (or was interrupted before we read it): the arguments we read
          * may belong to another process by now; nothing to ask */
+    } else if (kind == NK_EXEC && !notify_must_ask(q.path)) {
+        /* Not one the server decides: it runs now, the server hears of it (`notice`). */
+        notify_respond(n->id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+        memcpy(b.p, "notice", 6); /* same length as "notify" */
+        if (notify_emit(&b) < 0) notify_fail_closed();
     } else {
         sup.pending = 1;
         sup.pending_id = n->id;

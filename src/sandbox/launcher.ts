@@ -112,6 +112,12 @@ export interface Plan {
    * the deny-list. Protocol: native/launcher.c.
    */
   notify?: NotifyGroup[];
+  /**
+   * With notify exec: the programs the server decides (lower-case basenames and absolute
+   * paths). Other execs run at once and are reported as `notice` lines (audit only). The
+   * server must list every name a rule could refuse or condition; absent = ask for all.
+   */
+  notifyAsk?: string[];
   pdeathsig?: boolean;
   /**
    * vm.memfd_noexec=2 inside the new pid namespace (requires `unshare: ['pid']`): memfds
@@ -226,6 +232,11 @@ export function serializePlan(plan: Plan): string {
     const bad = plan.notify.find((g) => !NOTIFY_GROUPS.includes(g));
     if (bad !== undefined) throw new Error(`plan: notify groups are ${NOTIFY_GROUPS.join(', ')}, got ${JSON.stringify(bad)}`);
     line('notify', [...new Set(plan.notify)].join(','));
+    if (plan.notifyAsk) {
+      const bad = plan.notifyAsk.find((n) => !n || n.includes(',') || /[^\x21-\x7e]/.test(n));
+      if (bad !== undefined) throw new Error(`plan: notifyAsk names must be printable ASCII without ',' or spaces, got ${JSON.stringify(bad)}`);
+      line('notify_ask', plan.notifyAsk.length ? plan.notifyAsk.join(',') : '/');
+    }
   }
   return lines.join('\n') + '\n';
 }

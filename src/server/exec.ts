@@ -7,7 +7,7 @@ import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
 import { stricter, type PolicyDecision } from '../policy/decision.js';
 import { EnvLimitError, type ShellDecision } from '../policy/engine.js';
-import { formatVerdict, parseNotifyLine, serializePlan, type Notification, type Plan, type Verdict as NotifyVerdict } from '../sandbox/launcher.js';
+import { formatVerdict, parseNotifyLine, type Notification, type Plan, type Verdict as NotifyVerdict } from '../sandbox/launcher.js';
 import type { Session } from './sessions.js';
 import { parseShellArgv, type ShellInvocation } from './shell-argv.js';
 
@@ -84,14 +84,16 @@ export interface OutputFilter {
 /** Answers the launcher's supervisor (seccomp user-notify) for one command. */
 export interface Interceptor {
   handle(n: Notification): NotifyVerdict;
+  /** An exec that ran without asking (not on the plan's ask list): audit only. */
+  notice(n: Notification): void;
   trashResult(id: string, ok: boolean, error?: string): void;
 }
 
 export interface LaunchSpec {
   /** The sandbox launcher binary; commands start through it so they die with the server. */
   launcher: string | null;
-  /** The session sandbox plan (null: BASE_PLAN, the command only dies with the server). */
-  plan?: Plan | null;
+  /** The session sandbox plan and its wire text (null: BASE_PLAN, the command only dies with the server). */
+  plan?: { plan: Plan; text: string } | null;
   interceptor?: Interceptor | null;
   /** Facts the launcher reported (setup steps, failures), once it is done. */
   onReport?: (lines: string[]) => void;
@@ -148,7 +150,7 @@ export function launch(spec: LaunchSpec, io: LaunchIO): Running {
     const stdio = child.stdio as unknown as (NodeJS.ReadableStream & NodeJS.WritableStream)[];
     const plan = stdio[4];
     plan?.on('error', () => {});
-    plan?.end(spec.plan ? serializePlan(spec.plan) : BASE_PLAN);
+    plan?.end(spec.plan ? spec.plan.text : BASE_PLAN);
     const report = stdio[5];
     const facts: string[] = [];
     let partial: Buffer = Buffer.alloc(0);
@@ -174,6 +176,11 @@ export function launch(spec: LaunchSpec, io: LaunchIO): Running {
             v = { kind: 'errno', errno: 1 };
           }
           if (n) report.write(formatVerdict(n.id, v));
+          continue;
+        }
+        if (line.startsWith('notice ')) {
+          const n = parseNotifyLine(`notify ${line.slice(7)}`);
+          if (n) spec.interceptor?.notice(n);
           continue;
         }
         const [word, id, err] = line.split(' ');

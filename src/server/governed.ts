@@ -101,7 +101,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     const plan = ctx.launcher
       ? ctx.sandbox.planFor(session, { cwd: req.cwd, ...(req.uid !== undefined ? { uid: req.uid } : {}), ...(req.gid !== undefined ? { gid: req.gid } : {}), trashDir: trash?.dir ?? null, ...(resources ? { extra: resources.planPart } : {}) })
       : null;
-    const interceptor = plan?.notify?.length ? new CommandInterceptor(ctx, session, commandId, verdict.invocation !== null, trash) : null;
+    const interceptor = plan?.plan.notify?.length ? new CommandInterceptor(ctx, session, commandId, verdict.invocation !== null, trash) : null;
     running = launch(
       {
         launcher: ctx.launcher,
@@ -113,8 +113,8 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
         env: env.env,
         // With namespaces the launcher needs its privileges to build the sandbox; the plan
         // switches to the caller's uid/gid itself, after the mounts.
-        ...(req.uid !== undefined && !plan?.unshare?.length ? { uid: req.uid } : {}),
-        ...(req.gid !== undefined && !plan?.unshare?.length ? { gid: req.gid } : {}),
+        ...(req.uid !== undefined && !plan?.plan.unshare?.length ? { uid: req.uid } : {}),
+        ...(req.gid !== undefined && !plan?.plan.unshare?.length ? { gid: req.gid } : {}),
         ...(req.stdinScript ? { stdinScript: req.stdinScript } : {}),
         timeoutMs: timeouts.length ? Math.min(...timeouts) : null,
         filters: { stdout: ctx.outputFilter(), stderr: ctx.outputFilter() },

@@ -10,7 +10,9 @@
 // soft delete.
 import { lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
+import type { CompiledPolicy } from '../policy/compile.js';
 import type { PolicyDecision } from '../policy/decision.js';
+import type { PolicyEngine } from '../policy/engine.js';
 import type { Notification, Verdict } from '../sandbox/launcher.js';
 import type { ServerContext } from './context.js';
 import { precheck, SHELLS } from './exec.js';
@@ -62,6 +64,19 @@ export class CommandInterceptor {
         return this.rename(n);
       default:
         return { kind: 'errno', errno: EPERM };
+    }
+  }
+
+  /**
+   * An exec the supervisor let run without asking (not on the ask list): audited and
+   * tracked for depth like any other. Were the policy to refuse it, the ask list was wrong:
+   * that is audited loudly (it already ran).
+   */
+  notice(n: Notification): void {
+    if (n.kind !== 'exec') return;
+    const v = this.exec(n);
+    if (v.kind !== 'continue') {
+      this.ctx.audit.record({ type: 'exec_unasked_mismatch', session_id: this.session.id, command_id: this.commandId, decision: 'allow', message: 'an exec the policy refuses was not on the supervisor\'s ask list and ran', fields: { path: n.path, pid: n.pid } });
     }
   }
 
@@ -187,6 +202,31 @@ export class CommandInterceptor {
       fields: { path: f.path, ...(f.token ? { token: f.token } : {}) },
     });
   }
+}
+
+/**
+ * The programs whose exec the server must decide (the supervisor lets the others run and
+ * reports them): every name of a command rule that could refuse or condition an exec
+ * (any decision but allow/audit, argv patterns, depth limits), and the shells (a nested
+ * script gets the pre-check). Null — ask for every exec — when such a rule matches by glob,
+ * or when an unknown program would not be allowed at every depth.
+ */
+export function execAskList(policy: CompiledPolicy, engine: PolicyEngine): string[] | null {
+  const names = new Set<string>([...SHELLS]);
+  for (const r of policy.commandRules) {
+    const unconditional = (r.decision === 'allow' || r.decision === 'audit') && !r.args && r.minDepth === 0 && r.maxDepth === Infinity && !r.env;
+    if (unconditional) continue;
+    if (r.any || r.pathGlob || r.baseGlob) return null;
+    for (const b of r.basenames) names.add(b);
+    for (const p of r.exactPaths) names.add(p);
+  }
+  // A program no rule names must be allowed at any depth by an unconditional catch-all.
+  for (const depth of [0, 1, 2, 8]) {
+    const d = engine.checkCommand('/nonexistent/agentsh-ask-probe', ['x'], depth);
+    if (d.decision !== 'allow' && d.decision !== 'audit') return null;
+  }
+  const list = [...names].map((n) => n.toLowerCase());
+  return list.every((n) => n && !n.includes(',') && /^[\x21-\x7e]+$/.test(n)) ? list.sort() : null;
 }
 
 function lstatOrNull(p: string) {
