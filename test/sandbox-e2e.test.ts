@@ -148,6 +148,13 @@ time.sleep(0.3); print('alive', p.poll() is None)"`);
       await run(`python3 -c "import subprocess; subprocess.run(['sudo','-V'])"`);
       await expectEvent((e) => e.type === 'exec' && e.decision === 'deny' && e.rule === 'block-shell-escape', 'nested sudo exec denied');
     });
+    it('an exec the server does not need to decide still runs and is audited with its rule', async () => {
+      await run(`python3 -c "import subprocess; subprocess.run(['/usr/bin/true', '${tag}-notice'])"`);
+      const e = await expectEvent((x) => x.type === 'exec' && Array.isArray(x.fields?.argv) && (x.fields!.argv as string[]).includes(`${tag}-notice`), 'exec of /usr/bin/true audited');
+      assert.equal(e.decision, 'allow');
+      assert.equal(e.rule, 'allow-other-commands');
+      assert.equal(e.fields?.depth, 1);
+    });
     it('a multithreaded process racing the exec path never runs sudo', async () => {
       const py = [
         'import ctypes, os, threading',
