@@ -18,6 +18,7 @@ import { SessionManager } from './sessions.js';
 import { defaultExecDirs, ownPidNamespace, probeModes, SandboxRuntime, type ModeReport } from './sandbox-runtime.js';
 import { startShimServers, type ShimUser } from './shim-server.js';
 import { lookupUser } from './users.js';
+import { purgeTrashes } from './trash.js';
 import { parseDuration } from '../util/duration.js';
 
 export interface ServerOptions {
@@ -136,6 +137,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ctx.sandbox.forget(session);
       ctx.audit.record({ type: 'session_expired', session_id: session.id, fields: { reason, commands: session.commands } });
     }
+    purgeTrashes(ctx);
   }, parseDuration(config.sessions.cleanup_interval ?? '1m') ?? 60_000);
   reaper.unref();
 

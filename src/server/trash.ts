@@ -4,7 +4,7 @@
 // tmpfs over it), so the agent can neither read nor purge it; it lists and restores its own
 // session's entries through the server.
 import { newTrashToken, TrashStore } from '../trash/store.js';
-import { trashDirFromConfig } from '../trash/config.js';
+import { trashDirFromConfig, trashLimitsFromConfig } from '../trash/config.js';
 import type { ServerContext } from './context.js';
 import type { TrashTarget } from './interception.js';
 import type { Session } from './sessions.js';
@@ -54,4 +54,31 @@ export function sessionTrash(ctx: ServerContext, session: Session): TrashTarget 
       }
     },
   };
+}
+
+/**
+ * The trash's ttl and quota (sandbox.fuse.audit.ttl / quota, agentsh's defaults 7d and 5GB),
+ * applied to every trash this server has used: deletes that only move files must not fill
+ * the disk. Run by the server's reaper; each removal is audited.
+ */
+export function purgeTrashes(ctx: Pick<ServerContext, 'config' | 'audit'>, now = new Date()): number {
+  const limits = trashLimitsFromConfig(ctx.config);
+  let removed = 0;
+  for (const store of stores.values()) {
+    try {
+      const r = store.purge({ ...limits, now });
+      removed += r.removed.length;
+      if (r.removed.length) {
+        ctx.audit.record({ type: 'trash_purged', fields: { dir: store.dir, entries: r.removed.length, bytes: r.freedBytes, tokens: r.removed.map((e) => e.token).slice(0, 100), ttl_ms: limits.ttlMs ?? null, quota_bytes: limits.quotaBytes ?? null } });
+      }
+    } catch (err) {
+      ctx.audit.record({ type: 'trash_purge_failed', message: (err as Error).message, fields: { dir: store.dir } });
+    }
+  }
+  return removed;
+}
+
+/** Forget the stores (tests; a server that stops). */
+export function forgetTrashStores(): void {
+  stores.clear();
 }
