@@ -226,6 +226,13 @@ time.sleep(0.3); print('alive', p.poll() is None)"`);
       assert.doesNotMatch(r.stdout, /root:/);
       assert.equal(existsSync(join(dir, 'home', `${tag}-hl`)), false);
     });
+    it('a script the agent may not read is not read for it either (no analysis oracle)', async () => {
+      const r = await run('bash /etc/shadow');
+      assert.equal(r.exitCode, 126); // the nested shell's exec is refused (EACCES)
+      assert.doesNotMatch(r.all, /root:|\$6\$|\$y\$/);
+      const e = await expectEvent((x) => x.type === 'exec' && x.rule === 'script-unchecked' && String(x.fields?.path).endsWith('/bash'), 'nested shell refused: script unreadable for the caller');
+      assert.equal(e.decision, 'deny');
+    });
     it('/etc itself stays readable', async () => {
       const r = await run('head -1 /etc/passwd');
       assert.match(r.stdout, /^root:/);

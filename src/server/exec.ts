@@ -9,6 +9,7 @@ import { stricter, type PolicyDecision } from '../policy/decision.js';
 import { EnvLimitError, type ShellDecision } from '../policy/engine.js';
 import { formatVerdict, parseNotifyLine, type Notification, type Plan, type Verdict as NotifyVerdict } from '../sandbox/launcher.js';
 import type { Session } from './sessions.js';
+import { lookupUser } from './users.js';
 import { parseShellArgv, type ShellInvocation } from './shell-argv.js';
 
 export const EXIT_DENIED = 126;
@@ -40,7 +41,7 @@ export function precheck(session: Session, argv: readonly string[], opts: { stdi
   if (inv.mode === 'command') script = inv.script;
   else if (inv.mode === 'stdin') script = opts.stdinScript ?? '';
   else if (inv.mode === 'script') {
-    const read = readScript(inv.path, opts.cwd ?? session.workspace);
+    const read = readScript(inv.path, opts.cwd ?? session.workspace, session);
     if (read.error) return { decision: refusal('script-unchecked', `cannot check script ${inv.path}: ${read.error}`), invocation: inv, text };
     script = read.text; // null: no such file, the shell reports it and runs nothing
   }
@@ -60,10 +61,15 @@ function refusal(rule: string, message: string): PolicyDecision {
 
 // A script that exists but can't be read whole is refused: the shell would run what the
 // pre-check never saw.
-function readScript(path: string, cwd: string): { text: string | null; error?: string } {
+function readScript(path: string, cwd: string, session: Session): { text: string | null; error?: string } {
   const p = path.startsWith('/') ? path : `${cwd}/${path}`;
   try {
-    if (statSync(p).size > MAX_SCRIPT_BYTES) return { text: null, error: `larger than ${MAX_SCRIPT_BYTES} bytes` };
+    const st = statSync(p);
+    if (st.size > MAX_SCRIPT_BYTES) return { text: null, error: `larger than ${MAX_SCRIPT_BYTES} bytes` };
+    // The server reads with its own (root) privileges: only what the caller could read
+    // itself, or the analysis (and the denial messages it produces) becomes an oracle on
+    // files the agent may not read (`bash /etc/shadow`).
+    if (!callerMayRead(session, p, st)) return { text: null, error: 'the caller may not read it' };
     return { text: readFileSync(p, 'utf8') };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -284,4 +290,21 @@ export function childEnv(session: Session, decision: PolicyDecision, callerEnv: 
     if (err instanceof EnvLimitError) return { error: err.message };
     throw err;
   }
+}
+
+/** Whether the session's user could read the file: file_rules, then Unix permissions (owner, primary group, other). */
+function callerMayRead(session: Session, path: string, st: { uid: number; gid: number; mode: number }): boolean {
+  const d = session.engine.checkFile('read', path);
+  if (d.decision !== 'allow' && d.decision !== 'audit') return false;
+  const uid = session.uid;
+  if (uid === null || uid === 0) return true; // the server's own user / root: same privileges as the reader
+  let gid: number | null = null;
+  try {
+    gid = lookupUser(uid).gid;
+  } catch {
+    gid = null;
+  }
+  if (st.uid === uid) return (st.mode & 0o400) !== 0;
+  if (gid !== null && st.gid === gid) return (st.mode & 0o040) !== 0;
+  return (st.mode & 0o004) !== 0;
 }
