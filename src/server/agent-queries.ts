@@ -3,6 +3,9 @@
 // enforcement its session runs under. Nothing here changes policy or reads the audit log.
 import { formatListLine } from '../trash/format.js';
 import { TrashError } from '../trash/store.js';
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { callerMay } from './caller-access.js';
 import type { ServerContext } from './context.js';
 import type { Session } from './sessions.js';
 import { trashStoreFor } from './trash.js';
@@ -88,9 +91,20 @@ function trashRestore(ctx: ServerContext, own: Session[], q: Query): QueryResult
       const d = session.engine.checkFile(op, dest);
       if (d.decision !== 'allow' && d.decision !== 'audit') return err(`restore to ${dest} denied by policy (rule=${d.rule})`);
     }
+    // ... and one its user could write itself (the server restores as root).
+    const parent = statOrNull(dirname(dest));
+    if (parent && !callerMay(session, 'write', dirname(dest), parent)) return err(`restore to ${dest}: you may not write in ${dirname(dest)}`);
     const r = store.restore(q.token, { dest, force: q.force === true });
     ctx.audit.record({ type: 'trash_restored', session_id: session.id, fields: { token: q.token, path: r.path, source: 'agent' } });
     return { stdout: `restored to ${r.path}\n`, stderr: '', status: 0 };
   }
   return err(`no trash entry ${q.token}`);
+}
+
+function statOrNull(p: string) {
+  try {
+    return statSync(p);
+  } catch {
+    return null;
+  }
 }

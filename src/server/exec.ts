@@ -9,7 +9,7 @@ import { stricter, type PolicyDecision } from '../policy/decision.js';
 import { EnvLimitError, type ShellDecision } from '../policy/engine.js';
 import { formatVerdict, parseNotifyLine, type Notification, type Plan, type Verdict as NotifyVerdict } from '../sandbox/launcher.js';
 import type { Session } from './sessions.js';
-import { lookupUser } from './users.js';
+import { callerMay } from './caller-access.js';
 import { parseShellArgv, type ShellInvocation } from './shell-argv.js';
 
 export const EXIT_DENIED = 126;
@@ -69,7 +69,7 @@ function readScript(path: string, cwd: string, session: Session): { text: string
     // The server reads with its own (root) privileges: only what the caller could read
     // itself, or the analysis (and the denial messages it produces) becomes an oracle on
     // files the agent may not read (`bash /etc/shadow`).
-    if (!callerMayRead(session, p, st)) return { text: null, error: 'the caller may not read it' };
+    if (!callerMay(session, 'read', p, st)) return { text: null, error: 'the caller may not read it' };
     return { text: readFileSync(p, 'utf8') };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -290,21 +290,4 @@ export function childEnv(session: Session, decision: PolicyDecision, callerEnv: 
     if (err instanceof EnvLimitError) return { error: err.message };
     throw err;
   }
-}
-
-/** Whether the session's user could read the file: file_rules, then Unix permissions (owner, primary group, other). */
-function callerMayRead(session: Session, path: string, st: { uid: number; gid: number; mode: number }): boolean {
-  const d = session.engine.checkFile('read', path);
-  if (d.decision !== 'allow' && d.decision !== 'audit') return false;
-  const uid = session.uid;
-  if (uid === null || uid === 0) return true; // the server's own user / root: same privileges as the reader
-  let gid: number | null = null;
-  try {
-    gid = lookupUser(uid).gid;
-  } catch {
-    gid = null;
-  }
-  if (st.uid === uid) return (st.mode & 0o400) !== 0;
-  if (gid !== null && st.gid === gid) return (st.mode & 0o040) !== 0;
-  return (st.mode & 0o004) !== 0;
 }
