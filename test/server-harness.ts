@@ -32,7 +32,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function writeConfig(dir: string, port: number, extra = '', cleanupInterval = '1m'): { configFile: string; runDir: string; port: number } {
+export function writeConfig(dir: string, port: number, extra = '', cleanupInterval = '1m', sandbox = false): { configFile: string; runDir: string; port: number } {
   const runDir = join(dir, 'run');
   const configFile = join(dir, 'config.yaml');
   writeFileSync(
@@ -44,6 +44,7 @@ policies: { dir: ${join(dir, 'policies')}, default: default }
 sessions: { base_dir: ${join(dir, 'sessions')}, cleanup_interval: ${cleanupInterval} }
 audit: { output: ${join(dir, 'events.jsonl')}, storage: { sqlite_path: ${join(dir, 'events.db')} } }
 sandbox:
+  enabled: ${sandbox}
   env_inject:
     AGENTSH_INJECTED: "from-operator"
     BASH_ENV: ${join(REPO, 'share/bash_startup.sh')}
@@ -52,12 +53,12 @@ ${extra}`,
   return { configFile, runDir, port };
 }
 
-export async function startTestServer(opts: { policy?: string; extraConfig?: string; env?: NodeJS.ProcessEnv; cleanupInterval?: string } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { policy?: string; extraConfig?: string; env?: NodeJS.ProcessEnv; cleanupInterval?: string; sandbox?: boolean } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'agentsh-srv-'));
   mkdirSync(join(dir, 'policies'));
   mkdirSync(join(dir, 'ws'));
   writeFileSync(join(dir, 'policies', 'default.yaml'), opts.policy ?? readFileSync(join(SEED_DIR, 'default.yaml'), 'utf8'));
-  const { configFile, runDir, port } = writeConfig(dir, await freePort(), opts.extraConfig, opts.cleanupInterval);
+  const { configFile, runDir, port } = writeConfig(dir, await freePort(), opts.extraConfig, opts.cleanupInterval, opts.sandbox ?? false);
   const proc = spawn(process.execPath, [join(REPO, 'bin/agentsh'), 'server', '-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
   let stderr = '';
   proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

@@ -67,9 +67,14 @@ export function buildSessionPlan(input: SessionPlanInput): Plan {
   }
   // Writable areas: where the policy grants a write-type right, the mount must be writable
   // too (Landlock then decides file by file). Areas below others are covered by them.
+  // Areas under /tmp, /dev, /proc are the sandbox's own — except the workspace, which is
+  // always the real one, at its real path, wherever it lies (a workspace under /tmp gets
+  // its mount point inside the session's /tmp).
+  const ws = posix.resolve(input.workspace);
   const writable = writableAreas(input.fs, input.workspace).filter(
     (p) => !under(p, '/tmp') && !under(p, '/dev') && !under(p, '/proc') && !hidden.some((h) => under(p, h)),
   );
+  if (!writable.some((p) => under(ws, p))) writable.push(ws);
   for (const p of writable) if (exists(root, p)) mounts.push({ kind: 'bind', path: p, mode: 'rw' });
 
   mounts.push({ kind: 'tmpfs', path: '/dev', mode: 0o755, sizeBytes: 1 << 20 });
