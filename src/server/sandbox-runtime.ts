@@ -206,12 +206,11 @@ export class SandboxRuntime {
     return f;
   }
 
-  /** Per-session directories the sandbox binds (its /tmp survives between commands). */
-  sessionTmp(session: Session, uid: number | undefined): string {
+  /** The session's /tmp on the host (bound at /tmp: its files survive between commands). */
+  sessionTmp(session: Session): string {
     const dir = posix.join(this.paths.sessionsDir, session.id, 'tmp');
     mkdirSync(dir, { recursive: true, mode: 0o1777 });
     chmodSync(dir, 0o1777);
-    void uid;
     return dir;
   }
 
@@ -259,7 +258,7 @@ export class SandboxRuntime {
       maskSource: this.maskFile(),
       workspace: session.workspace,
       cwd: opts.cwd,
-      tmpDir: this.sessionTmp(session, opts.uid),
+      tmpDir: this.sessionTmp(session),
       hidden: [...this.paths.controlPlane, ...(opts.trashDir ? [opts.trashDir] : [])],
       exposed: this.paths.exposed,
       ...(opts.uid !== undefined && !userns ? { uid: opts.uid } : {}),
