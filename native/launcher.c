@@ -1968,6 +1968,21 @@ static void do_unshare(int outer) {
     if (!outer && plan.net_lo) net_lo_up();
 }
 
+/* The first PATH entry holding an executable PROGRAM (execvp's search, without exec'ing). */
+static int search_path(const char *program, char *out, size_t cap) {
+    const char *path = getenv("PATH");
+    if (!path || !*program) return 0;
+    for (const char *p = path; ; ) {
+        const char *e = strchr(p, ':');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        int n = l ? snprintf(out, cap, "%.*s/%s", (int)l, p, program) : snprintf(out, cap, "./%s", program);
+        struct stat st;
+        if (n > 0 && (size_t)n < cap && stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0) return 1;
+        if (!e) return 0;
+        p = e + 1;
+    }
+}
+
 /* Steps 7..16, in the process that becomes the command. */
 static _Noreturn void become_command(char *program, char **argv) {
     if (plan.chdir && chdir(plan.chdir) < 0) fail("chdir", plan.chdir, errno);
@@ -2011,6 +2026,10 @@ static _Noreturn void become_command(char *program, char **argv) {
         if (fcntl(plan.keep_fds[k], F_SETFD, 0) < 0) fail("keep_fd", v, errno);
         report("ok", "keep_fd", v, NULL);
     }
+    /* PATH is searched before the filter: with user-notify, execvpe's failed attempts along
+     * PATH would each be reported as the command's exec, the first one taken for it. */
+    char found[PATH_MAX];
+    if (!strchr(program, '/') && search_path(program, found, sizeof found)) program = found;
     if (plan.seccomp || notify_groups) install_seccomp();
     reportn("exec", NULL, (long)getpid());
     if (strchr(program, '/')) execve(program, argv, environ);

@@ -4,9 +4,10 @@
 // delete in a soft-delete area is refused (the file stays), opaque commands are refused.
 // Real server, real launcher; root only (namespaces without a user namespace).
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { cli } from './helpers.js';
 import { startTestServer, type TestServer } from './server-harness.js';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root';
@@ -51,5 +52,55 @@ describe('fallback mode without seccomp user-notify', { skip }, () => {
   it('opaque commands are refused (nothing could check them at exec time)', async () => {
     const r = await sh('X=id; $X');
     assert.equal(r.exit_code, 126);
+  });
+});
+
+describe('full mode on a plain host (server as in a Daytona image, API session in a workspace under /tmp)', { skip }, () => {
+  let srv: TestServer;
+  let sid = '';
+  const sh = async (script: string) => {
+    const r = await srv.api('POST', `/api/v1/sessions/${sid}/exec`, { command: 'bash', args: ['-c', script] });
+    return r.body as { exit_code: number; stdout: string; stderr: string };
+  };
+  before(async () => {
+    srv = await startTestServer({ sandbox: true });
+    const r = await srv.api('POST', '/api/v1/sessions', { workspace: srv.workspace });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    sid = r.body.id;
+  });
+  after(async () => srv?.stop());
+
+  it('runs in full mode', async () => {
+    const ev = await srv.api('GET', '/api/v1/events?type=server_start');
+    assert.match(JSON.stringify(ev.body), /"security_mode":"full"/);
+  });
+  it('a delete in the workspace goes to the trash inside it, which the command cannot see', async () => {
+    const f = join(srv.workspace, 'doomed.txt');
+    writeFileSync(f, 'precious');
+    const r = await sh(`rm ${f} && echo rc=$?; ls -A ${srv.workspace}/.agentsh_trash | wc -l`);
+    assert.match(r.stdout, /rc=0\n0\n/, JSON.stringify(r));
+    assert.equal(existsSync(f), false);
+    const trash = join(srv.workspace, '.agentsh_trash');
+    const list = cli(['trash', 'list', '--dir', trash]);
+    assert.equal(list.code, 0, list.stderr);
+    const line = list.stdout.split('\n').find((l) => l.split('\t')[1] === f);
+    assert.ok(line, list.stdout);
+    const restored = cli(['trash', 'restore', line.split('\t')[0]!, '--dir', trash]);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.equal(readFileSync(f, 'utf8'), 'precious');
+  });
+  it('a nested sudo is refused at exec time with an audit event naming the rule', async () => {
+    const r = await sh(`/usr/bin/python3 -c "import subprocess; subprocess.run(['/usr/bin/sudo','-n','true'])"; echo done`);
+    assert.match(r.stdout, /done/);
+    assert.match(r.stderr, /Permission denied: '\/usr\/bin\/sudo'/);
+    // The audit log is written asynchronously: poll briefly.
+    let denied: { decision?: string; rule?: string } | undefined;
+    for (let i = 0; i < 40 && !denied; i++) {
+      const ev = await srv.api('GET', `/api/v1/events?session_id=${sid}&type=exec`);
+      denied = (ev.body as Array<{ decision?: string; rule?: string; fields?: { path?: string } }>).find((e) => e.fields?.path === '/usr/bin/sudo');
+      if (!denied) await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.equal(denied?.decision, 'deny');
+    assert.equal(denied?.rule, 'block-shell-escape');
   });
 });
