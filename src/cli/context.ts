@@ -8,7 +8,9 @@ import { compilePolicy, type CompiledPolicy } from '../policy/compile.js';
 import { DEFAULT_APPROVALS, type ApprovalSettings } from '../policy/decision.js';
 import { PolicyEngine, type OpaqueMode } from '../policy/engine.js';
 import { loadPolicyFile, type LoadedPolicy } from '../policy/load.js';
-import { configuredOpaqueMode } from '../server/server.js';
+import { configuredOpaqueMode, effectiveOpaqueMode } from '../server/server.js';
+import { modeReport } from '../server/sandbox-runtime.js';
+import { buildLauncher, probeLauncher } from '../sandbox/launcher.js';
 import { sessionVars } from '../policy/session-vars.js';
 import type { Diagnostic } from '../util/diagnostics.js';
 import { CliError } from './output.js';
@@ -25,13 +27,15 @@ export interface PolicySettings {
 /** Loads --config, or the config agentsh's discovery order finds; none is fine (defaults). */
 export function loadSettings(configPath: string | undefined, discover = true): PolicySettings {
   const file = configPath ?? (discover ? findConfigFile() : null);
-  if (!file) return { config: null, configFile: null, configDiagnostics: [], approvals: DEFAULT_APPROVALS, opaque: 'enforce', policiesDir: null };
+  // agentsh's defaults: no sandbox, so nothing checks opaque commands at exec time (the
+  // server denies them; explain and policy test must say the same).
+  if (!file) return { config: null, configFile: null, configDiagnostics: [], approvals: DEFAULT_APPROVALS, opaque: 'deny', policiesDir: null };
   const { config, diagnostics } = loadConfigFile(file);
   const approvals: ApprovalSettings = {
     enabled: config.approvals.enabled,
     whenUnavailable: config.approvals.when_unavailable,
   };
-  const opaque = configuredOpaqueMode(config);
+  const opaque = effectiveOpaqueModeHere(config);
   return { config, configFile: file, configDiagnostics: diagnostics, approvals, opaque, policiesDir: config.policies.dir ?? null };
 }
 
@@ -78,4 +82,20 @@ export function openPolicy(arg: string, opts: { config?: string; vars?: string[]
   const compiled = compilePolicy(loaded, { vars });
   const engine = new PolicyEngine(compiled, { approvals: settings.approvals, opaque: settings.opaque });
   return { loaded, compiled, engine, settings, vars };
+}
+
+/**
+ * The opaque mode a server with this config would use on this machine: 'enforce' (leave
+ * opaque commands to exec-time checks) only when it would run in security mode full, which
+ * takes a probe of the kernel (the launcher, built on first use); anything short of that denies.
+ */
+function effectiveOpaqueModeHere(config: ResolvedConfig): OpaqueMode {
+  const configured = configuredOpaqueMode(config);
+  if (configured !== 'enforce') return configured;
+  if (config.sandbox.enabled === false) return 'deny';
+  try {
+    return effectiveOpaqueMode(config, modeReport(config, probeLauncher(buildLauncher())));
+  } catch {
+    return 'deny';
+  }
 }
