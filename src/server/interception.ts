@@ -100,12 +100,20 @@ export class CommandInterceptor {
       this.images.set(n.pid, { depth: this.topIsShell ? -1 : 0, path: n.path });
       return { kind: 'continue' };
     }
-    let base: Image | undefined;
-    for (const p of [n.pid, ...n.ancestors]) {
-      base = this.images.get(p);
-      if (base) break;
+    // Depth: an exec in place (`env sudo`, `exec foo`, a retry along PATH after ENOENT) keeps
+    // the depth of the process's image; a new process is one deeper than its nearest ancestor
+    // with an image. The top shell is -1, so what its script runs is direct (0).
+    const own = this.images.get(n.pid);
+    let base: Image | undefined = own;
+    let depth: number;
+    if (own) depth = Math.max(0, own.depth);
+    else {
+      for (const p of n.ancestors) {
+        base = this.images.get(p);
+        if (base) break;
+      }
+      depth = Math.max(0, (base?.depth ?? 0) + 1);
     }
-    const depth = Math.max(0, (base?.depth ?? 0) + 1);
     // A nested shell gets the same pre-check as a top-level one: its builtins (kill, enable …)
     // never reach exec, so `sh -c 'kill …'` from Python is decided on its script.
     const isShell = SHELLS.has(posix.basename(n.path).replace(/\.real$/, ''));
