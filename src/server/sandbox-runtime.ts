@@ -91,7 +91,9 @@ export function modeReport(config: ResolvedConfig, lines: string[], env: NodeJS.
   const sec = config.security ?? {};
   const requested = sec.mode && sec.mode !== 'auto' ? (sec.mode as SecurityMode) : null;
   const enabled = config.sandbox.enabled !== false;
-  let mode: SecurityMode = !enabled ? 'minimal' : requested && rank(requested) > rank(available) ? requested : available;
+  // A weaker mode may be asked for; a stronger one than the machine allows falls back to what
+  // it allows (with `strict`, commands are refused instead).
+  const mode: SecurityMode = !enabled ? 'minimal' : requested && rank(requested) > rank(available) ? requested : available;
   let refusal: string | null = null;
   const missing = requested ? missingFor(requested, mechanisms) : [];
   if (requested && missing.length && sec.strict) {
@@ -101,7 +103,6 @@ export function modeReport(config: ResolvedConfig, lines: string[], env: NodeJS.
   if (floor && rank(mode) > rank(floor)) {
     refusal = `security mode ${mode} is below security.minimum_mode ${floor}; missing: ${missingFor(floor, mechanisms).join('; ') || (enabled ? 'nothing the kernel lacks (security.mode chose less)' : 'sandbox.enabled is false')}`;
   }
-  if (requested && rank(requested) < rank(available) && missing.length) mode = available;
   return { mode, available, mechanisms, forcedOff, refusal, missing };
 }
 
