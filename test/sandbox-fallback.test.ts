@@ -12,23 +12,30 @@ import { startTestServer, type TestServer } from './server-harness.js';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root';
 
-describe('fallback mode without seccomp user-notify', { skip }, () => {
-  let srv: TestServer;
+/** A test server with the sandbox on and one API session in its workspace, for the enclosing describe. */
+function sandboxedSession(opts: Parameters<typeof startTestServer>[0]) {
+  let srv: TestServer | undefined;
   let sid = '';
-  const sh = async (script: string) => {
-    const r = await srv.api('POST', `/api/v1/sessions/${sid}/exec`, { command: 'bash', args: ['-c', script] });
-    return r.body as { exit_code: number; stdout: string; stderr: string };
-  };
   before(async () => {
-    srv = await startTestServer({ sandbox: true, env: { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify' } });
+    srv = await startTestServer(opts);
     const r = await srv.api('POST', '/api/v1/sessions', { workspace: srv.workspace });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     sid = r.body.id;
   });
   after(async () => srv?.stop());
+  const server = () => srv!;
+  const sh = async (script: string) => {
+    const r = await server().api('POST', `/api/v1/sessions/${sid}/exec`, { command: 'bash', args: ['-c', script] });
+    return r.body as { exit_code: number; stdout: string; stderr: string };
+  };
+  return { server, sh, sid: () => sid };
+}
+
+describe('fallback mode without seccomp user-notify', { skip }, () => {
+  const { server, sh } = sandboxedSession({ sandbox: true, env: { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify' } });
 
   it('detect-equivalent: the server says landlock mode in its start event', async () => {
-    const ev = await srv.api('GET', '/api/v1/events?type=server_start');
+    const ev = await server().api('GET', '/api/v1/events?type=server_start');
     assert.match(JSON.stringify(ev.body), /"security_mode":"landlock"/);
   });
   it('sudo is still impossible, even from Python (Landlock, not a user-space check)', async () => {
@@ -43,7 +50,7 @@ describe('fallback mode without seccomp user-notify', { skip }, () => {
     assert.equal(existsSync(`/etc/agentsh-fallback-${process.pid}`), false);
   });
   it('soft delete cannot happen without the supervisor: the delete is refused and the file stays', async () => {
-    const f = join(srv.workspace, 'keep.txt');
+    const f = join(server().workspace, 'keep.txt');
     writeFileSync(f, 'keep');
     const r = await sh(`rm ${f}; echo rc=$?`);
     assert.match(r.stdout, /rc=1/);
@@ -56,31 +63,19 @@ describe('fallback mode without seccomp user-notify', { skip }, () => {
 });
 
 describe('full mode on a plain host (server as in a Daytona image, API session in a workspace under /tmp)', { skip }, () => {
-  let srv: TestServer;
-  let sid = '';
-  const sh = async (script: string) => {
-    const r = await srv.api('POST', `/api/v1/sessions/${sid}/exec`, { command: 'bash', args: ['-c', script] });
-    return r.body as { exit_code: number; stdout: string; stderr: string };
-  };
-  before(async () => {
-    srv = await startTestServer({ sandbox: true });
-    const r = await srv.api('POST', '/api/v1/sessions', { workspace: srv.workspace });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-    sid = r.body.id;
-  });
-  after(async () => srv?.stop());
+  const { server, sh, sid } = sandboxedSession({ sandbox: true });
 
   it('runs in full mode', async () => {
-    const ev = await srv.api('GET', '/api/v1/events?type=server_start');
+    const ev = await server().api('GET', '/api/v1/events?type=server_start');
     assert.match(JSON.stringify(ev.body), /"security_mode":"full"/);
   });
   it('a delete in the workspace goes to the trash inside it, which the command cannot see', async () => {
-    const f = join(srv.workspace, 'doomed.txt');
+    const f = join(server().workspace, 'doomed.txt');
     writeFileSync(f, 'precious');
-    const r = await sh(`rm ${f} && echo rc=$?; ls -A ${srv.workspace}/.agentsh_trash | wc -l`);
+    const r = await sh(`rm ${f} && echo rc=$?; ls -A ${server().workspace}/.agentsh_trash | wc -l`);
     assert.match(r.stdout, /rc=0\n0\n/, JSON.stringify(r));
     assert.equal(existsSync(f), false);
-    const trash = join(srv.workspace, '.agentsh_trash');
+    const trash = join(server().workspace, '.agentsh_trash');
     const list = cli(['trash', 'list', '--dir', trash]);
     assert.equal(list.code, 0, list.stderr);
     const line = list.stdout.split('\n').find((l) => l.split('\t')[1] === f);
@@ -96,7 +91,7 @@ describe('full mode on a plain host (server as in a Daytona image, API session i
     // The audit log is written asynchronously: poll briefly.
     let denied: { decision?: string; rule?: string } | undefined;
     for (let i = 0; i < 40 && !denied; i++) {
-      const ev = await srv.api('GET', `/api/v1/events?session_id=${sid}&type=exec`);
+      const ev = await server().api('GET', `/api/v1/events?session_id=${sid()}&type=exec`);
       denied = (ev.body as Array<{ decision?: string; rule?: string; fields?: { path?: string } }>).find((e) => e.fields?.path === '/usr/bin/sudo');
       if (!denied) await new Promise((res) => setTimeout(res, 50));
     }

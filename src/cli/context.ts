@@ -9,8 +9,8 @@ import { DEFAULT_APPROVALS, type ApprovalSettings } from '../policy/decision.js'
 import { PolicyEngine, type OpaqueMode } from '../policy/engine.js';
 import { loadPolicyFile, type LoadedPolicy } from '../policy/load.js';
 import { configuredOpaqueMode, effectiveOpaqueMode } from '../server/server.js';
-import { modeReport } from '../server/sandbox-runtime.js';
-import { buildLauncher, probeLauncher } from '../sandbox/launcher.js';
+import { probeModes } from '../server/sandbox-runtime.js';
+import { buildLauncher } from '../sandbox/launcher.js';
 import { sessionVars } from '../policy/session-vars.js';
 import type { Diagnostic } from '../util/diagnostics.js';
 import { CliError } from './output.js';
@@ -92,10 +92,12 @@ export function openPolicy(arg: string, opts: { config?: string; vars?: string[]
 function effectiveOpaqueModeHere(config: ResolvedConfig): OpaqueMode {
   const configured = configuredOpaqueMode(config);
   if (configured !== 'enforce') return configured;
-  if (config.sandbox.enabled === false) return 'deny';
+  if (config.sandbox.enabled === false) return 'deny'; // no probe needed: mode minimal
+  let launcher: string | null = null;
   try {
-    return effectiveOpaqueMode(config, modeReport(config, probeLauncher(buildLauncher())));
+    launcher = buildLauncher();
   } catch {
-    return 'deny';
+    // no C compiler: nothing can be probed, so nothing checks at exec time (probeModes: minimal)
   }
+  return effectiveOpaqueMode(config, probeModes(config, launcher));
 }

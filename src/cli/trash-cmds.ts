@@ -4,7 +4,7 @@
 import { askServer, insideSession, type AgentAnswer } from './agent-client.js';
 import type { Command } from 'commander';
 import { trashDirFromConfig, trashLimitsFromConfig, parseTrashQuota, parseTrashTtl } from '../trash/config.js';
-import { formatListLine, UNKNOWN_PATH } from '../trash/format.js';
+import { formatList, UNKNOWN_PATH } from '../trash/format.js';
 import { TrashError, TrashStore } from '../trash/store.js';
 import { configOrDefaults, loadSettings } from './context.js';
 import { CliError, EXIT, writeJson } from './output.js';
@@ -64,12 +64,7 @@ payload is gone are also named on stderr.`,
           writeJson(entries);
           return EXIT.ok;
         }
-        if (!entries.length) {
-          process.stdout.write('trash empty\n');
-          return EXIT.ok;
-        }
-        const now = new Date();
-        process.stdout.write(entries.map((e) => `${formatListLine(e, now)}\n`).join(''));
+        process.stdout.write(formatList(entries));
         for (const e of entries) if (e.problem) process.stderr.write(`agentsh: warning: ${e.token}: ${e.problem}\n`);
         return EXIT.ok;
       })(),

@@ -415,12 +415,10 @@ export function serializeVerdict(id: string, v: Verdict): string {
   return words.join(' ') + '\n';
 }
 
-/** Aliases (the names src/server uses). */
-export const parseNotifyLine = parseNotification;
-export const formatVerdict = serializeVerdict;
-
 export interface NotifyHandlers {
   onNotify: (n: Notification) => Promise<Verdict> | Verdict;
+  /** An exec that ran without asking (not on the plan's `notifyAsk` list): no answer expected. */
+  onNotice?: (n: Notification) => void;
   onNotifyFact?: (f: NotifyFact) => void;
   /** A handler slower than this is answered EPERM (default: no limit). */
   notifyTimeoutMs?: number;
@@ -430,10 +428,10 @@ export interface NotifyHandlers {
  * Reads the launcher's report from the (bidirectional) report socket, answering requests
  * with `h.onNotify`, strictly one at a time in arrival order. A handler that throws,
  * rejects, times out or returns an invalid verdict is answered EPERM (errno 1). The
- * request lines are not kept in the report (they go to the handler); every other line,
- * including the notify facts, is.
+ * request and notice lines are not kept in the report (they go to the handlers); every
+ * other line, including the notify facts, is.
  */
-function readReportWithNotify(sock: Duplex, h: NotifyHandlers): Promise<LauncherReport> {
+export function readReportWithNotify(sock: Duplex, h: NotifyHandlers): Promise<LauncherReport> {
   return new Promise<LauncherReport>((resolve) => {
     const kept: Buffer[] = [];
     let partial: Buffer = Buffer.alloc(0);
@@ -464,6 +462,12 @@ function readReportWithNotify(sock: Duplex, h: NotifyHandlers): Promise<Launcher
         const id = text.split(' ')[1] ?? '';
         if (n) answer(n.id, () => h.onNotify(n));
         else if (/^\d+$/.test(id)) answer(id, () => VERDICT_EPERM); // unparseable: refused
+        return;
+      }
+      if (line.length >= 7 && line.toString('latin1', 0, 7) === 'notice ') {
+        // Same words as a request; the call already continued.
+        const n = parseNotification(`notify ${line.toString('utf8', 7)}`);
+        if (n && h.onNotice) try { h.onNotice(n); } catch { /* audit callbacks never block the command */ }
         return;
       }
       kept.push(line, Buffer.from('\n'));

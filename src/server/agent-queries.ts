@@ -1,7 +1,7 @@
 // What an agent may ask the server from inside its sandbox, over its own shim socket (the
 // kernel tells us its uid): list and restore the trash entries of its own sessions, and what
 // enforcement its session runs under. Nothing here changes policy or reads the audit log.
-import { formatListLine } from '../trash/format.js';
+import { formatList } from '../trash/format.js';
 import { TrashError } from '../trash/store.js';
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -70,10 +70,7 @@ function trashList(ctx: ServerContext, own: Session[], session: Session | undefi
     entries.push(...store.list().filter((e) => e.sessionId !== null && ids.has(e.sessionId)));
   }
   entries.sort((a, b) => a.deletedAt.getTime() - b.deletedAt.getTime());
-  if (json) return { stdout: `${JSON.stringify(entries, null, 2)}\n`, stderr: '', status: 0 };
-  if (!entries.length) return { stdout: 'trash empty\n', stderr: '', status: 0 };
-  const now = new Date();
-  return { stdout: entries.map((e) => `${formatListLine(e, now)}\n`).join(''), stderr: '', status: 0 };
+  return { stdout: json ? `${JSON.stringify(entries, null, 2)}\n` : formatList(entries), stderr: '', status: 0 };
 }
 
 function trashRestore(ctx: ServerContext, own: Session[], q: Query): QueryResult {

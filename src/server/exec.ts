@@ -7,7 +7,8 @@ import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
 import { stricter, type PolicyDecision } from '../policy/decision.js';
 import { EnvLimitError, type ShellDecision } from '../policy/engine.js';
-import { formatVerdict, parseNotifyLine, type Notification, type Plan, type Verdict as NotifyVerdict } from '../sandbox/launcher.js';
+import { readReportWithNotify, VERDICT_EPERM, type Notification, type Plan, type Verdict as NotifyVerdict } from '../sandbox/launcher.js';
+import type { Duplex } from 'node:stream';
 import type { Session } from './sessions.js';
 import { callerMay } from './caller-access.js';
 import { parseShellArgv, type ShellInvocation } from './shell-argv.js';
@@ -101,8 +102,6 @@ export interface LaunchSpec {
   /** The session sandbox plan and its wire text (null: BASE_PLAN, the command only dies with the server). */
   plan?: { plan: Plan; text: string } | null;
   interceptor?: Interceptor | null;
-  /** Facts the launcher reported (setup steps, failures), once it is done. */
-  onReport?: (lines: string[]) => void;
   file: string;
   argv: string[]; // argv[0] included; the child sees argv[0] as given
   cwd: string;
@@ -158,48 +157,22 @@ export function launch(spec: LaunchSpec, io: LaunchIO): Running {
     plan?.on('error', () => {});
     plan?.end(spec.plan ? spec.plan.text : BASE_PLAN);
     const report = stdio[5];
-    const facts: string[] = [];
-    let partial: Buffer = Buffer.alloc(0);
-    report?.on('error', () => {});
-    report?.on('data', (c: Buffer) => {
-      // Split on the byte, then decode each line: file names arrive as their UTF-8 bytes.
-      const buf = partial.length ? Buffer.concat([partial, c]) : c;
-      const lines: string[] = [];
-      let start = 0;
-      for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10, start)) {
-        lines.push(buf.subarray(start, nl).toString('utf8'));
-        start = nl + 1;
-      }
-      partial = Buffer.from(buf.subarray(start));
-      for (const line of lines) {
-        // The supervisor waits for each answer: notifications are serial, answered in order.
-        if (line.startsWith('notify ')) {
-          const n = parseNotifyLine(line);
-          let v: NotifyVerdict;
-          try {
-            v = n && spec.interceptor ? spec.interceptor.handle(n) : { kind: 'errno', errno: 1 };
-          } catch {
-            v = { kind: 'errno', errno: 1 };
-          }
-          if (n) report.write(formatVerdict(n.id, v));
-          continue;
-        }
-        if (line.startsWith('notice ')) {
-          const n = parseNotifyLine(`notify ${line.slice(7)}`);
-          if (n) spec.interceptor?.notice(n);
-          continue;
-        }
-        const [word, id, err] = line.split(' ');
-        if (word === 'trashed' && id) spec.interceptor?.trashResult(id, true);
-        else if (word === 'trash-failed' && id) spec.interceptor?.trashResult(id, false, err);
-        else facts.push(line);
-      }
-    });
-    report?.on('end', () => {
-      // A failed setup step means nothing was exec'd: say why.
-      for (const line of facts) if (line.startsWith('fail ')) io.stderr(Buffer.from(`agentsh: sandbox setup failed: ${line.slice(5)}\n`));
-      spec.onReport?.(facts);
-    });
+    if (report) {
+      const ic = spec.interceptor;
+      void readReportWithNotify(report as unknown as Duplex, {
+        // No interceptor: nothing may be notified, so a request is refused (fail closed).
+        onNotify: (n) => (ic ? ic.handle(n) : VERDICT_EPERM),
+        onNotice: (n) => ic?.notice(n),
+        onNotifyFact: (f) => {
+          if (f.kind === 'trashed') ic?.trashResult(f.id, true);
+          else if (f.kind === 'trash-failed') ic?.trashResult(f.id, false, f.errno);
+        },
+      }).then((r) => {
+        // A failed setup step means nothing was exec'd: say why.
+        const f = r.failed;
+        if (f) io.stderr(Buffer.from(`agentsh: sandbox setup failed: ${[f.key, f.value, f.errno].filter((x) => x !== undefined).join(' ')}\n`));
+      });
+    }
   }
   const pgid = child.pid ?? -1;
   let timedOut = false;

@@ -114,12 +114,10 @@ export class CommandInterceptor {
       }
       depth = Math.max(0, (base?.depth ?? 0) + 1);
     }
-    // A nested shell gets the same pre-check as a top-level one: its builtins (kill, enable …)
-    // never reach exec, so `sh -c 'kill …'` from Python is decided on its script.
-    const isShell = SHELLS.has(posix.basename(n.path).replace(/\.real$/, ''));
-    const d = isShell
-      ? precheck(this.session, [n.path, ...n.argv.slice(1)], { cwd: n.cwd, depth }).decision
-      : this.session.engine.checkCommand(n.path, n.argv.slice(1), depth);
+    // The pre-check: command_rules for the program, and for a nested shell its script too —
+    // its builtins (kill, enable …) never reach exec, so `sh -c 'kill …'` from Python is
+    // decided on its script.
+    const d = precheck(this.session, [n.path, ...n.argv.slice(1)], { cwd: n.cwd, depth }).decision;
     const allowed = d.decision === 'allow' || d.decision === 'audit';
     this.audit('exec', d, {
       path: n.path,

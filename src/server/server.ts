@@ -187,10 +187,7 @@ function readPid(file: string): number | null {
 
 function shimUsers(config: ResolvedConfig): ShimUser[] {
   const own = process.getuid?.() ?? 0;
-  // AGENTSH_SHIM_USERS (comma list): how a provider that must load the seed config unchanged
-  // (no server.shim.users there) says which agent users get a socket.
-  const fromEnv = (process.env.AGENTSH_SHIM_USERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const specs = config.server.shim?.users?.length ? config.server.shim.users : fromEnv;
+  const specs = config.server.shim?.users ?? [];
   const users = specs.length ? specs.map((s) => lookupUser(s)) : [{ uid: own, gid: process.getgid?.() ?? 0 }];
   // The toolbox's user (set by the local provider, src/server/toolbox.ts): its `bash -c` comes back through the shim.
   const toolbox = process.env.AGENTSH_TOOLBOX_USER ? lookupUser(process.env.AGENTSH_TOOLBOX_USER) : null;

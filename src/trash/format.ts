@@ -34,3 +34,8 @@ export function formatListLine(e: TrashEntry, now: Date): string {
   const path = e.originalPath === null ? UNKNOWN_PATH : escapeField(e.originalPath);
   return `${e.token}\t${path}\t${e.size} bytes\t${formatAge(now.getTime() - e.deletedAt.getTime())} ago`;
 }
+
+/** The whole listing: a line per entry, or exactly `trash empty`. */
+export function formatList(entries: readonly TrashEntry[], now: Date = new Date()): string {
+  return entries.length ? entries.map((e) => `${formatListLine(e, now)}\n`).join('') : 'trash empty\n';
+}
