@@ -24,6 +24,16 @@
  *   net_lo                                 bring "lo" up in the new network namespace
  *                                            (right after unshare; fails without `unshare
  *                                            net`): 127.0.0.1 and ::1, no other interface
+ *   relay        PROTO:PORT UNIX HELLO     (up to 8; needs net_lo and unshare pid) a
+ *                                            listener on 127.0.0.1:PORT (PROTO tcp or udp)
+ *                                            in the new network namespace, bound by the
+ *                                            outer launcher right after net_lo and served
+ *                                            by it (the supervisor) from outside the
+ *                                            sandbox's mount namespace: each connection
+ *                                            (tcp) or datagram (udp) goes to the unix
+ *                                            socket UNIX, preceded by the line HELLO.
+ *                                            Wire details: relay.c. `ok relay`; a bind
+ *                                            failure is `fail relay tcp|udp ERRNO`
  *   hostname     NAME                      (needs uts)
  *   bind_ro      PATH [OPTS [SRC]]         the host's SRC (default: PATH itself) at PATH in
  *   bind_rw      PATH [OPTS [SRC]]           the new root, recursively; nosuid, and nodev
@@ -132,8 +142,10 @@
  *
  * ORDER (fixed, whatever the order of lines; mount steps keep their plan order):
  *   1 pdeathsig  2 unshare user and pid (the outer launcher), then user_map (uid_map/gid_map)
+ *   The outer launcher also unshares net (then net_lo and the relays' listeners), so the
+ *     supervisor can serve them; the command inherits that namespace.
  *   3 fork (pid namespace: the child becomes pid 1, a tiny init); then, in pid 1 (or in the
- *     launcher itself without a pid namespace), unshare of every other namespace and net_lo:
+ *     launcher itself without a pid namespace), unshare of every other namespace:
  *     the outer launcher stays in the caller's mount namespace (its supervisor resolves trash
  *     paths there, and pivot_root below must not move its root)
  *   4 memfd_noexec (in pid 1), then the mounts (only when the plan has any; they need
@@ -320,6 +332,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "relay.h"
 
 extern char **environ;
 
@@ -543,7 +556,7 @@ static void parse_line(char *line) {
     if ((val && !unescape(val)) || (opts && !unescape(opts)) || (src && !unescape(src))) fail("plan", key, EINVAL);
 #define IS(k) (strcmp(key, k) == 0)
     /* a 4th field only where one is defined (a bind's source, an overlay's layers) */
-    if (src && !IS("bind_ro") && !IS("bind_rw") && !IS("overlay")) fail("plan", key, EINVAL);
+    if (src && !IS("bind_ro") && !IS("bind_rw") && !IS("overlay") && !IS("relay")) fail("plan", key, EINVAL);
     if (IS("unshare")) {
         if (!val) fail("plan", key, EINVAL);
         plan.ns_text = val;
@@ -592,6 +605,10 @@ static void parse_line(char *line) {
     else if (IS("notify") && val) notify_parse(val); /* the notify section */
     else if (IS("notify_ask") && val) notify_ask_parse(val);
     else if (IS("cgroup")) add_cgroup(val);
+    else if (IS("relay")) {
+        int e = relay_add(val, opts, src);
+        if (e) fail("relay", val ? val : "-", e);
+    }
     else if (IS("rlimit") && val && plan.nrl < 16) {
         static const struct { const char *n; int r; } names[] = {
             {"AS", RLIMIT_AS}, {"CORE", RLIMIT_CORE}, {"CPU", RLIMIT_CPU}, {"DATA", RLIMIT_DATA},
@@ -1040,21 +1057,23 @@ static void notify_check_plan(void) {
 
 /* Outer launcher, before forking pid 1 (it stays in the caller's mount namespace). */
 static void notify_prepare(void) {
+    if (!notify_groups && !relay_count()) return;
+    if (pipe2(notify_sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) fail("notify", "pipe", errno);
     if (!notify_groups) return;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify_sock) < 0) fail("notify", "socketpair", errno);
     notify_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (notify_proc < 0) fail("notify", "/proc", errno);
-    if (pipe2(notify_sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) fail("notify", "pipe", errno);
 }
 
 /* pid 1: keeps notify_sock[1] (for the command, and to relay its exit line). */
 static void notify_in_init(void) {
+    relay_close_all();
+    if (notify_sigpipe[0] >= 0) { close(notify_sigpipe[0]); close(notify_sigpipe[1]); }
+    notify_sigpipe[0] = notify_sigpipe[1] = -1;
     if (!notify_groups) return;
     close(notify_sock[0]);
     close(notify_proc);
-    close(notify_sigpipe[0]);
-    close(notify_sigpipe[1]);
-    notify_sock[0] = notify_proc = notify_sigpipe[0] = notify_sigpipe[1] = -1;
+    notify_sock[0] = notify_proc = -1;
 }
 
 /* Command process, right after the filter is installed: hand the listener over. */
@@ -1692,7 +1711,8 @@ static void notify_on_sigchld(int sig) {
     errno = e;
 }
 
-/* The outer launcher with `notify`: supervises until pid 1 exits; returns its exit code. */
+/* The outer launcher with `notify` or `relay`: answers notifications and carries the relays
+ * until pid 1 exits; returns its exit code. */
 static int notify_supervise(pid_t init) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -1701,9 +1721,13 @@ static int notify_supervise(pid_t init) {
     sa.sa_handler = notify_on_sigchld;
     sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
     sigaction(SIGCHLD, &sa, NULL);
+    sup.init = init;
+    if (!notify_groups) {
+        sup.server_gone = 1; /* no verdicts to read: the report descriptor is pid 1's */
+        goto loop;
+    }
     close(notify_sock[1]);
     notify_sock[1] = -1;
-    sup.init = init;
     notify_page = sysconf(_SC_PAGESIZE);
     struct seccomp_notif_sizes sz = { 0 };
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0) memset(&sz, 0, sizeof sz);
@@ -1712,18 +1736,20 @@ static int notify_supervise(pid_t init) {
     sup.req = calloc(1, sup.req_size);
     sup.resp = calloc(1, sup.resp_size);
     if (!sup.req || !sup.resp) { kill(init, SIGKILL); return notify_reap(init); }
+loop:;
     int code;
     for (;;) {
         int st;
         pid_t w = waitpid(init, &st, WNOHANG);
         if (w == init) { code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st); break; }
         if (w < 0 && errno != EINTR) { code = EXIT_FAIL; break; }
-        struct pollfd p[4];
-        int np = 0, i_sock = -1, i_rep = -1, i_lis = -1;
+        struct pollfd p[5];
+        int np = 0, i_sock = -1, i_rep = -1, i_lis = -1, i_relay = -1;
         p[np++] = (struct pollfd){ .fd = notify_sigpipe[0], .events = POLLIN };
         if (notify_sock[0] >= 0) { i_sock = np; p[np++] = (struct pollfd){ .fd = notify_sock[0], .events = POLLIN }; }
         if (!sup.server_gone) { i_rep = np; p[np++] = (struct pollfd){ .fd = report_fd, .events = POLLIN }; }
         if (sup.listener >= 0 && !sup.pending) { i_lis = np; p[np++] = (struct pollfd){ .fd = sup.listener, .events = POLLIN }; }
+        if (relay_fd() >= 0) { i_relay = np; p[np++] = (struct pollfd){ .fd = relay_fd(), .events = POLLIN }; }
         if (poll(p, (nfds_t)np, -1) < 0) {
             if (errno == EINTR) continue;
             notify_fail_closed();
@@ -1737,6 +1763,7 @@ static int notify_supervise(pid_t init) {
             if (p[i_lis].revents & POLLIN) notify_recv();
             else { close(sup.listener); sup.listener = -1; } /* POLLHUP: no task uses the filter any more */
         }
+        if (i_relay >= 0 && p[i_relay].revents) relay_run();
     }
     /* pid 1's exit line was sent before it exited: relay it last */
     while (notify_sock[0] >= 0 && notify_from_sandbox(MSG_DONTWAIT)) {}
@@ -1940,12 +1967,14 @@ static void net_lo_up(void) {
  * launcher itself without a pid namespace): the outer launcher stays in the caller's mount
  * namespace, which its supervisor needs (trash verdicts name the server's paths), and
  * pivot_root in the sandbox must not move the supervisor's root with it. */
-#define OUTER_NS (CLONE_NEWUSER | CLONE_NEWPID)
+#define OUTER_NS (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET)
 
 static void do_unshare(int outer) {
     if (outer) {
         if (plan.user_identity && !(plan.ns_flags & CLONE_NEWUSER)) fail("user_map", "needs-user-namespace", EINVAL);
         if (plan.net_lo && !(plan.ns_flags & CLONE_NEWNET)) fail("net_lo", "needs-net-namespace", EINVAL);
+        if (relay_count() && !plan.net_lo) fail("relay", "needs-net_lo", EINVAL);
+        if (relay_count() && !(plan.ns_flags & CLONE_NEWPID)) fail("relay", "needs-pid-namespace", EINVAL);
     }
     int flags = plan.ns_flags & (outer ? OUTER_NS : ~OUTER_NS);
     if (!flags) return;
@@ -1965,7 +1994,13 @@ static void do_unshare(int outer) {
         report("ok", "user_map", plan.user_identity ? "identity" : "root", NULL);
     }
     if (!outer) report("ok", "unshare", plan.ns_text, NULL);
-    if (!outer && plan.net_lo) net_lo_up();
+    if ((flags & CLONE_NEWNET) && plan.net_lo) net_lo_up();
+    if ((flags & CLONE_NEWNET) && relay_count()) {
+        const char *what = "-";
+        int e = relay_listen(&what);
+        if (e) fail("relay", what, e);
+        report("ok", "relay", NULL, NULL);
+    }
 }
 
 /* The first PATH entry holding an executable PROGRAM (execvp's search, without exec'ing). */
@@ -2143,7 +2178,7 @@ int main(int argc, char **argv) {
         child_pid = init;
         install_forwarding();
         reportn("init", NULL, init);
-        if (notify_groups) return notify_supervise(init);
+        if (notify_groups || relay_count()) return notify_supervise(init);
         int code = wait_for(init, 0);
         return code;
     }

@@ -126,6 +126,47 @@ export class PolicyEngine {
     });
   }
 
+  /**
+   * The address phase of a connection by name (rebinding safety): the first rule WITH cidrs
+   * that covers `ip` on `port` (and `host`, when the rule also lists domains), or null when
+   * no address rule covers it. The name phase is checkNetwork(host, port) without an ip.
+   */
+  checkAddress(ip: string, port: number, host = ''): PolicyDecision | null {
+    const family = isIP(ip);
+    if (family === 0) return null;
+    const h = host.trim().toLowerCase().replace(/\.$/, '');
+    for (const r of this.policy.networkRules) {
+      if (!r.cidrs) continue;
+      if (r.ports && !r.ports.has(port)) continue;
+      if (r.domains && (!h || !r.domains.test(h))) continue;
+      if (!r.cidrs.check(ip, family === 4 ? 'ipv4' : 'ipv6')) continue;
+      return this.decide('network', r, { RemoteAddr: h || ip, RemotePort: String(port) });
+    }
+    return null;
+  }
+
+  /**
+   * Whether a name may be resolved for a sandbox (the DNS stub): the first rule whose domains
+   * name it — skipping rules that also need an address, and port-limited denies (another port
+   * may be allowed) — or the default deny. Rules without domains never make a name resolvable.
+   */
+  checkName(host: string): PolicyDecision {
+    const h = host.trim().toLowerCase().replace(/\.$/, '');
+    return this.cached(`d\0${h}`, () => {
+      for (const r of this.policy.networkRules) {
+        if (!r.domains || r.cidrs || !r.domains.test(h)) continue;
+        if (r.ports && r.decision === 'deny') continue;
+        return this.decide('network', r, { RemoteAddr: h });
+      }
+      return this.decide('network', DEFAULT_DENY_NETWORK, { RemoteAddr: h }, true);
+    });
+  }
+
+  /** A decision agentsh makes itself (built-in network guards), in the engine's format. */
+  builtinDecision(category: Category, name: string, decision: PolicyDecision['decision'], message: string): PolicyDecision {
+    return this.decide(category, defaultRule(name, decision, message), {}, true);
+  }
+
   checkUnixSocket(operation: string, path: string): PolicyDecision {
     const op = operation.toLowerCase();
     for (const r of this.policy.unixRules) {

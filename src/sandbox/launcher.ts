@@ -20,30 +20,35 @@ export const LAUNCHER_EXIT_FAILED = 126;
 /**
  * Compiles one native helper with the project's fixed flags (the shim's, see
  * src/shim/build.ts, whose buildShim() is specific to the shim) when the binary is missing
- * or older than its source. Compiles next to the target and renames, so concurrent builds
- * never expose a half-written binary.
+ * or older than any of its sources (headers included). Compiles next to the target and
+ * renames, so concurrent builds never expose a half-written binary.
  */
-export function buildNative(source: string, out: string): string {
-  if (!existsSync(source)) throw new Error(`buildNative: source not found at ${source}`);
-  if (existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs) return out;
+export function buildNative(sources: string | readonly string[], out: string): string {
+  const files = typeof sources === 'string' ? [sources] : [...sources];
+  for (const f of files) if (!existsSync(f)) throw new Error(`buildNative: source not found at ${f}`);
+  if (existsSync(out) && files.every((f) => statSync(out).mtimeMs >= statSync(f).mtimeMs)) return out;
   mkdirSync(join(out, '..'), { recursive: true });
   const cc = process.env.CC || 'cc';
   const tmp = `${out}.${process.pid}.${Date.now()}.tmp`;
-  const r = spawnSync(cc, [...SHIM_CFLAGS, '-o', tmp, source], { encoding: 'utf8' });
+  const units = files.filter((f) => f.endsWith('.c'));
+  const r = spawnSync(cc, [...SHIM_CFLAGS, '-o', tmp, ...units], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     rmSync(tmp, { force: true });
     const code = (r.error as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT') throw new Error(`buildNative: C compiler \`${cc}\` not found; install a C toolchain or set CC`);
-    throw new Error(`buildNative: \`${cc} ${SHIM_CFLAGS.join(' ')} -o ${out} ${source}\` failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`}):\n${r.stderr ?? ''}`);
+    throw new Error(`buildNative: \`${cc} ${SHIM_CFLAGS.join(' ')} -o ${out} ${units.join(' ')}\` failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`}):\n${r.stderr ?? ''}`);
   }
   chmodSync(tmp, 0o755);
   renameSync(tmp, out);
   return out;
 }
 
+/** The launcher's sources: the main file, the network relay, its header. */
+export const LAUNCHER_SOURCES = [LAUNCHER_SOURCE, join(REPO_ROOT, 'native', 'relay.c'), join(REPO_ROOT, 'native', 'relay.h')] as const;
+
 /** Builds `<outDir>/agentsh-launcher` (default dist/native) if needed; returns its path. */
 export function buildLauncher(outDir: string = join(REPO_ROOT, 'dist', 'native')): string {
-  return buildNative(LAUNCHER_SOURCE, join(outDir, LAUNCHER_BINARY_NAME));
+  return buildNative(LAUNCHER_SOURCES, join(outDir, LAUNCHER_BINARY_NAME));
 }
 
 // ------------------------------------------------------------------------------- plan
@@ -134,6 +139,13 @@ export interface Plan {
   userMap?: 'root' | 'identity';
   /** Bring `lo` up in the new network namespace (requires `unshare: ['net']`). */
   netLo?: boolean;
+  /**
+   * Listeners on 127.0.0.1 inside the new network namespace (requires `unshare: ['net',
+   * 'pid']` and netLo) whose traffic the outer launcher carries to the unix socket
+   * `socket`, preceded by the line `hello` (tcp: a stream; udp: each datagram as one
+   * length-framed message, the first framed answer goes back). See native/relay.c.
+   */
+  relays?: Array<{ proto: 'tcp' | 'udp'; port: number; socket: string; hello: string }>;
 }
 
 /** The plan's value escaping: `\\`, `\t`, `\n`, `\xHH` for other control bytes. */
@@ -172,6 +184,12 @@ export function serializePlan(plan: Plan): string {
   if (plan.memfdNoexec) line('memfd_noexec');
   if (plan.userMap) line('user_map', plan.userMap);
   if (plan.netLo) line('net_lo');
+  if ((plan.relays?.length ?? 0) > 8) throw new Error(`plan: at most 8 relays, got ${plan.relays!.length}`);
+  for (const r of plan.relays ?? []) {
+    if (!Number.isInteger(r.port) || r.port < 1 || r.port > 65535) throw new Error(`plan: relay port must be 1..65535, got ${r.port}`);
+    if (!r.hello || /[\n]/.test(r.hello)) throw new Error(`plan: relay hello must be one non-empty line`);
+    lines.push(['relay', `${r.proto}:${r.port}`, escapePlanValue(absolute('relay socket', r.socket)), escapePlanValue(r.hello)].join('\t'));
+  }
   if (plan.hostname !== undefined) line('hostname', plan.hostname);
   const mounts = (plan.mounts ?? []).map((m, i) => ({ m, i }))
     .sort((a, b) => depth(mountPath(a.m)) - depth(mountPath(b.m)) || a.i - b.i).map((x) => x.m);
