@@ -2120,7 +2120,8 @@ static int probe(void) {
         {"user", CLONE_NEWUSER}, {"mount", CLONE_NEWNS}, {"pid", CLONE_NEWPID}, {"ipc", CLONE_NEWIPC},
         {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP},
         /* what an unprivileged session sandbox creates in one go (its user namespace owns the rest) */
-        {"user+mount+pid+ipc+uts", CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS}};
+        {"user+mount+pid+ipc+uts", CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS},
+        {"user+net", CLONE_NEWUSER | CLONE_NEWNET}};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         char label[48];
         snprintf(label, sizeof label, "ns %s", ns[i].n);

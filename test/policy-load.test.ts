@@ -112,3 +112,61 @@ describe('policy loading errors', () => {
     assert.ok(diags.some((d) => d.severity === 'error'), JSON.stringify(diags));
   });
 });
+
+describe('dns_redirects and connect_redirects', () => {
+  const compiled = (yaml: string) => compilePolicy(loadPolicyText(`${HEAD}${yaml}`, 'p.yaml'), { vars: {}, env: {} });
+  it('valid redirects compile: anchored, case-insensitive, first match wins', () => {
+    const { redirects } = compiled(
+      'dns_redirects:\n' +
+        '  - {name: npm, match: "registry\\\\.npmjs\\\\.org", resolve_to: 10.1.2.3, visibility: audit_only, on_failure: fail_closed}\n' +
+        '  - {name: any-internal, match: ".*\\\\.internal", resolve_to: "::ffff:10.9.9.9"}\n' +
+        'connect_redirects:\n' +
+        '  - {name: api, match: "api\\\\.example\\\\.com:443", redirect_to: "127.0.0.1:8443", tls: {mode: passthrough}, message: via the gateway}\n' +
+        '  - {name: v6, match: "\\\\[::1\\\\]:80", redirect_to: "[::1]:8080"}\n',
+    );
+    assert.deepEqual(redirects.dnsFor('Registry.NPMjs.org.'), { rule: 'npm', address: '10.1.2.3' });
+    assert.equal(redirects.dnsFor('registry.npmjs.org.attacker.net'), null);
+    assert.equal(redirects.dnsFor('xregistry.npmjs.org'), null);
+    assert.deepEqual(redirects.dnsFor('db.internal'), { rule: 'any-internal', address: '10.9.9.9' });
+    assert.deepEqual(redirects.connectFor('API.example.com', 443), { rule: 'api', host: '127.0.0.1', port: 8443, message: 'via the gateway' });
+    assert.equal(redirects.connectFor('api.example.com', 80), null);
+    assert.deepEqual(redirects.connectFor('::1', 80), { rule: 'v6', host: '::1', port: 8080 });
+  });
+  it('a bad regex, a resolve_to that is no address, a malformed redirect_to are errors at their keys', () => {
+    const re = only(diagnosticsOf(`${HEAD}dns_redirects:\n  - {name: a, match: "a(b", resolve_to: 10.0.0.1}\n`), 'invalid-regex');
+    assert.deepEqual(re.path, ['dns_redirects', 0, 'match']);
+    assert.equal(re.line, 4);
+    // Lookaround is not RE2; an unbalanced pattern can't escape the anchoring.
+    only(diagnosticsOf(`${HEAD}dns_redirects:\n  - {name: a, match: "(?=x)y", resolve_to: 10.0.0.1}\n`), 'invalid-regex');
+    only(diagnosticsOf(`${HEAD}dns_redirects:\n  - {name: a, match: "a)|(b", resolve_to: 10.0.0.1}\n`), 'invalid-regex');
+    const to = only(diagnosticsOf(`${HEAD}dns_redirects:\n  - {name: a, match: x, resolve_to: mirror.internal}\n`), 'invalid-value');
+    assert.match(to.message, /resolve_to must be an IP address/);
+    assert.deepEqual(to.path, ['dns_redirects', 0, 'resolve_to']);
+    for (const bad of ['nohost', 'host:0', 'host:70000', '::1:80', '[nope]:80', 'a b:80']) {
+      const d = only(diagnosticsOf(`${HEAD}connect_redirects:\n  - {name: a, match: x, redirect_to: "${bad}"}\n`), 'invalid-value');
+      assert.deepEqual(d.path, ['connect_redirects', 0, 'redirect_to'], bad);
+    }
+    assert.match(only(diagnosticsOf(`${HEAD}connect_redirects:\n  - {name: a, match: x}\n`), 'missing-key').message, /redirect_to/);
+  });
+  it('forms not supported yet are rejected at load, never ignored', () => {
+    const cases: [string, (string | number)[]][] = [
+      ['connect_redirects:\n  - {name: a, match: x, redirect_to_unix: /run/x.sock}\n', ['connect_redirects', 0, 'redirect_to_unix']],
+      ['connect_redirects:\n  - {name: a, match: x, redirect_to: "h:443", tls: {mode: rewrite_sni, sni: h}}\n', ['connect_redirects', 0, 'tls', 'mode']],
+      ['connect_redirects:\n  - {name: a, match: x, redirect_to: "h:443", tls: {sni: h}}\n', ['connect_redirects', 0, 'tls', 'sni']],
+      ['connect_redirects:\n  - {name: a, match: x, redirect_to: "h:443", visibility: silent}\n', ['connect_redirects', 0, 'visibility']],
+      ['dns_redirects:\n  - {name: a, match: x, resolve_to: 10.0.0.1, visibility: warn}\n', ['dns_redirects', 0, 'visibility']],
+      ['dns_redirects:\n  - {name: a, match: x, resolve_to: 10.0.0.1, on_failure: fail_open}\n', ['dns_redirects', 0, 'on_failure']],
+      ['connect_redirects:\n  - {name: a, match: x, redirect_to: "h:443", on_failure: retry_original}\n', ['connect_redirects', 0, 'on_failure']],
+    ];
+    for (const [yaml, path] of cases) {
+      const diags = diagnosticsOf(`${HEAD}${yaml}`);
+      const d = diags.find((x) => x.code === 'unsupported' && x.severity === 'error');
+      assert.ok(d, `${yaml}: ${JSON.stringify(diags)}`);
+      assert.match(d.message, /not supported yet/);
+      assert.deepEqual(d.path, path);
+      assert.ok(d.line > 0);
+    }
+    const unknown = only(diagnosticsOf(`${HEAD}dns_redirects:\n  - {name: a, match: x, resolve_to: 10.0.0.1, visibility: loud}\n`), 'invalid-value');
+    assert.match(unknown.message, /not one of: audit_only, silent, warn/);
+  });
+});

@@ -7,7 +7,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import { buildLauncher, probeLauncher } from '../sandbox/launcher.js';
 import { probeCgroups } from '../sandbox/cgroups.js';
 import { formatResourceActive, limitsFromPolicy, resourcePlan, type ResourceActive } from '../sandbox/resources.js';
-import { modeReport, type ModeReport } from '../server/sandbox-runtime.js';
+import { modeReport, networkState, type ModeReport, type NetworkState } from '../server/sandbox-runtime.js';
 
 export interface Domain {
   domain: string;
@@ -51,10 +51,10 @@ export function detect(config: ResolvedConfig): DetectReport {
   const mode = modeReport(config, lines);
   // Without a session the limits are the config's (sandbox.limits); a session adds its policy's.
   const resources = mode.mode === 'minimal' ? null : resourcePlan(limitsFromPolicy(undefined, config.sandbox.limits ?? {}), probeCgroups()).active;
-  return reportFor(mode, kernel, 'probe', resources);
+  return reportFor(mode, kernel, 'probe', resources, networkState(config, mode));
 }
 
-export function reportFor(r: ModeReport, kernel: Record<string, string>, source: DetectReport['source'], resources: ResourceActive | null = null): DetectReport {
+export function reportFor(r: ModeReport, kernel: Record<string, string>, source: DetectReport['source'], resources: ResourceActive | null = null, network: NetworkState = 'off'): DetectReport {
   const m = r.mechanisms;
   const full = r.mode === 'full';
   const ns = r.mode === 'full' || r.mode === 'landlock';
@@ -73,7 +73,12 @@ export function reportFor(r: ModeReport, kernel: Record<string, string>, source:
       enforced: ll,
       note: ll ? (full ? '' : 'soft delete needs seccomp user-notify: deletes are refused instead') : 'files are not protected beyond Unix permissions',
     },
-    { domain: 'network', active: 'none', enforced: false, note: 'the session network namespace and proxy are not built yet (network issue)' },
+    {
+      domain: 'network',
+      active: network === 'session' ? 'own network namespace per command (loopback only); the proxy (HTTP, CONNECT, SOCKS5) and DNS stub are the only ways out, every connection decided by network_rules with each resolved address checked' : 'none',
+      enforced: network === 'session',
+      note: network === 'session' ? '' : network === 'shared' ? 'no network namespace can be made here: commands use the server\'s network and network_rules are NOT enforced (UDP and raw sockets included)' : 'sandbox.network.enabled is false: commands use the server\'s network',
+    },
     {
       domain: 'signals',
       active: ns ? `own pid namespace per command${m.landlockAbi >= 6 ? ' + Landlock signal scoping' : ''}${full ? ' + signal_rules at the syscall (user-notify)' : ''}` : 'none',

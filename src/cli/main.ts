@@ -16,7 +16,7 @@ import { registerAuditCommands } from './audit-cmds.js';
 import { askServer, insideSession } from './agent-client.js';
 import { detect, formatDetect, reportFor } from './detect.js';
 import type { ResourceActive } from '../sandbox/resources.js';
-import type { ModeReport } from '../server/sandbox-runtime.js';
+import type { ModeReport, NetworkState } from '../server/sandbox-runtime.js';
 import { registerServerCommands } from './server-cmds.js';
 import { registerSandboxCommands } from './sandbox-cmds.js';
 import { registerTrashCommands } from './trash-cmds.js';
@@ -146,7 +146,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       act(async () => {
         // Inside a session sandbox nothing can be probed (seccomp refuses new namespaces by
         // design): the server reports the enforcement this session runs under.
-        const r = insideSession() ? sessionReport(JSON.parse((await askServer({ op: 'detect' })).stdout) as ModeReport & { resources: ResourceActive | null }) : detect(configOrDefaults(loadSettings(o.config)));
+        const r = insideSession() ? sessionReport(JSON.parse((await askServer({ op: 'detect' })).stdout) as ModeReport & { resources: ResourceActive | null; network: NetworkState }) : detect(configOrDefaults(loadSettings(o.config)));
         if (o.json) writeJson(r);
         else process.stdout.write(formatDetect(r));
         return r.refusal ? EXIT.failed : EXIT.ok;
@@ -226,6 +226,6 @@ export async function main(argv: string[]): Promise<void> {
   process.exitCode = code;
 }
 
-function sessionReport(r: ModeReport & { resources: ResourceActive | null }) {
-  return reportFor(r, {}, 'session', r.resources);
+function sessionReport(r: ModeReport & { resources: ResourceActive | null; network: NetworkState }) {
+  return reportFor(r, {}, 'session', r.resources, r.network);
 }

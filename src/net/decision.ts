@@ -163,3 +163,55 @@ export function nameMayResolve(session: NetSession, name: string): PolicyDecisio
   if (host === null || isIP(host)) return null;
   return session.engine.checkName(host);
 }
+
+// The ports at which a policy's network rules can differ: every port some rule names, plus
+// one port no rule names (all such ports are decided alike). Computed once per policy.
+const rulePorts = new WeakMap<object, number[]>();
+
+function representativePorts(session: NetSession, settings: NetSettings): number[] {
+  const policy = session.engine.policy;
+  let named = rulePorts.get(policy);
+  if (!named) {
+    const set = new Set<number>();
+    for (const r of policy.networkRules) for (const p of r.ports ?? []) if (p >= 1 && p <= 65535) set.add(p);
+    named = [...set].sort((a, b) => a - b);
+    rulePorts.set(policy, named);
+  }
+  let other = 1;
+  while (other < 65535 && (named.includes(other) || settings.reservedPorts.has(other))) other++;
+  return [...named, other];
+}
+
+/**
+ * For the DNS stub: whether `ip` may be returned for `name`. It may when SOME port exists on
+ * which a connection to `name` through `ip` would not be refused — neither by the name phase
+ * (checkNetwork(name, port)) nor by the address phase (checkResolvedAddress, i.e. the cidr
+ * rules and the built-in guards). Checking every port a rule names plus one port no rule
+ * names covers all ports exactly, so a rule with `ports` neither hides nor exposes an
+ * address. Returns null when the address may be returned, else the refusal to audit (the
+ * address phase's, preferably at a port the name itself is allowed on). The proxy still
+ * decides each connection on its own; this only keeps refused addresses (private ranges,
+ * metadata, the host's loopback) out of DNS answers.
+ */
+export function addressRefusedForName(session: NetSession, name: string, ip: string, settings: NetSettings): PolicyDecision | null {
+  const host = normaliseHost(name);
+  const a = canonicalAddress(ip);
+  if (host === null || isIP(host) || !isIP(a)) {
+    return session.engine.builtinDecision('network', 'builtin-invalid-target', 'deny', `invalid name or address ${JSON.stringify(name)} → ${JSON.stringify(ip)}`);
+  }
+  let addressDenyNameOk: PolicyDecision | null = null;
+  let addressDeny: PolicyDecision | null = null;
+  let nameDeny: PolicyDecision | null = null;
+  for (const port of representativePorts(session, settings)) {
+    const byName = session.engine.checkNetwork(host, port);
+    const byAddress = checkResolvedAddress(session, a, port, host, settings);
+    const nameRefused = byName.decision === 'deny';
+    const addressRefused = byAddress?.decision === 'deny';
+    if (!nameRefused && !addressRefused) return null;
+    if (addressRefused) {
+      if (!nameRefused) addressDenyNameOk ??= byAddress;
+      addressDeny ??= byAddress;
+    } else nameDeny ??= byName;
+  }
+  return addressDenyNameOk ?? addressDeny ?? nameDeny!;
+}

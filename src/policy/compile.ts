@@ -3,6 +3,7 @@
 // that results does no parsing on the hot path.
 import { BlockList, isIP } from 'node:net';
 import RE2 from 're2';
+import { compileRedirects, type CompiledRedirects } from '../net/redirects.js';
 import { LoadError, type Diagnostic } from '../util/diagnostics.js';
 import { parseDuration } from '../util/duration.js';
 import type { SourcePath, YamlSource } from '../util/yaml-source.js';
@@ -73,6 +74,8 @@ export interface CompiledPolicy {
   env: EnvSettings;
   envInject: Record<string, string>;
   vars: Record<string, string>;
+  /** dns_redirects and connect_redirects (net/redirects.ts). */
+  redirects: CompiledRedirects;
 }
 
 export interface CompileOptions {
@@ -306,6 +309,7 @@ export function compilePolicy(loaded: Pick<LoadedPolicy, 'doc'> & { source?: Yam
   });
 
   const envSet = envSettings(c, doc.env_policy ?? {}, ['env_policy']);
+  const redirects = compileRedirects(doc, (code, message, path) => c.error(code, message, path));
   if (c.diags.length) throw new LoadError(c.diags);
   return {
     name: doc.name,
@@ -318,6 +322,7 @@ export function compilePolicy(loaded: Pick<LoadedPolicy, 'doc'> & { source?: Yam
     env: envSet,
     envInject: { ...(doc.env_inject ?? {}) },
     vars: c.usedVars,
+    redirects,
   };
 }
 

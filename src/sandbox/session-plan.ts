@@ -36,6 +36,12 @@ export interface SessionPlanInput {
   keepFds: number[];
   /** An empty file with mode 0000 bound (read-only, noexec) over every `fs.masked` path. */
   maskSource: string;
+  /**
+   * The session network: a network namespace of its own with loopback and these relays (the
+   * proxy, the DNS stub) as the only ways out, and /etc/resolv.conf replaced by `resolvConf`.
+   * Absent: the command shares the server's network.
+   */
+  network?: { relays: NonNullable<Plan['relays']>; resolvConf: string };
   /** Merged last (resource limits). */
   extra?: Partial<Plan>;
   /** The server's root (tests); default '/'. */
@@ -83,6 +89,7 @@ export function buildSessionPlan(input: SessionPlanInput): Plan {
   mounts.push({ kind: 'tmpfs', path: '/dev/shm', mode: 0o1777 });
   mounts.push(input.tmpDir ? { kind: 'bind', path: '/tmp', source: input.tmpDir, mode: 'rw' } : { kind: 'tmpfs', path: '/tmp', mode: 0o1777 });
   mounts.push({ kind: 'proc' });
+  if (input.network) mounts.push({ kind: 'bind', path: '/etc/resolv.conf', source: input.network.resolvConf, mode: 'ro' });
   // Denied binaries and read-denied files inside granted directories: hidden by an empty,
   // unreadable, non-executable file (what Landlock would otherwise need per-file grants for).
   for (const m of input.fs.masked) mounts.push({ kind: 'bind', path: m, source: input.maskSource, mode: 'ro', noexec: true, optional: true });
@@ -91,7 +98,8 @@ export function buildSessionPlan(input: SessionPlanInput): Plan {
 
   const plan: Plan = {
     pdeathsig: true,
-    unshare: input.userns ? ['user', 'mount', 'pid', 'ipc', 'uts'] : ['mount', 'pid', 'ipc', 'uts'],
+    unshare: [...(input.userns ? ['user' as const] : []), 'mount', 'pid', 'ipc', 'uts', ...(input.network ? ['net' as const] : [])],
+    ...(input.network ? { netLo: true, relays: input.network.relays } : {}),
     ...(input.userns ? { userMap: 'identity' as const } : {}),
     // The sysctl is writable only with real privileges: an unprivileged server can't set it
     // (memfd exec then stays possible; every exec is still checked by user-notify).

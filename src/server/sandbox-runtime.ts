@@ -27,6 +27,8 @@ export interface Mechanisms {
   seccompNotify: boolean;
   namespaces: boolean;
   userns: boolean;
+  /** A network namespace the sandbox can own (the session network: loopback and agentsh's relays only). */
+  netns: boolean;
 }
 
 export interface ModeReport {
@@ -42,7 +44,7 @@ export interface ModeReport {
   missing: string[];
 }
 
-const FORCEABLE = ['landlock', 'seccomp', 'seccomp_notify', 'namespaces', 'userns'] as const;
+const FORCEABLE = ['landlock', 'seccomp', 'seccomp_notify', 'namespaces', 'userns', 'netns'] as const;
 
 /** Parses `agentsh-launcher --probe` output; `forcedOff` pretends mechanisms are missing. */
 export function mechanismsFrom(lines: string[], forcedOff: readonly string[] = []): Mechanisms {
@@ -61,6 +63,7 @@ export function mechanismsFrom(lines: string[], forcedOff: readonly string[] = [
     seccompNotify: seccomp && ok('seccomp user_notif') && !off.has('seccomp_notify'),
     namespaces: ns,
     userns,
+    netns: ns && (root ? ok('ns net') : ok('ns user+net')) && !off.has('netns'),
   };
 }
 
@@ -106,6 +109,18 @@ export function modeReport(config: ResolvedConfig, lines: string[], env: NodeJS.
   return { mode, available, mechanisms, forcedOff, refusal, missing };
 }
 
+/**
+ * How commands reach the network: `session` (own network namespace; the proxy and DNS stub are
+ * the only ways out), `shared` (sandbox.network.enabled but no network namespace here: the
+ * server's network, rules NOT enforced), `off` (sandbox.network.enabled is false).
+ */
+export type NetworkState = 'session' | 'shared' | 'off';
+
+export function networkState(config: ResolvedConfig, r: Pick<ModeReport, 'mode' | 'mechanisms'>): NetworkState {
+  if (config.sandbox.network?.enabled !== true) return 'off';
+  return r.mechanisms.netns && (r.mode === 'full' || r.mode === 'landlock') ? 'session' : 'shared';
+}
+
 /** Lower is stronger. */
 export function rank(m: SecurityMode): number {
   return MODE_ORDER.indexOf(m);
@@ -122,6 +137,23 @@ export function probeModes(config: ResolvedConfig, launcher: string | null): Mod
   }
   return modeReport(config, lines);
 }
+
+/** The session network as plans use it (src/net/gateway.ts serves the socket). */
+export interface SandboxNetwork {
+  /** The gateway's unix socket (in the hidden run dir). */
+  socket: string;
+  /** The proxy's port on the sandbox's loopback (HTTP, CONNECT and SOCKS5 on one port). */
+  proxyPort: number;
+  /** The file bound at the sandbox's /etc/resolv.conf. */
+  resolvConf: string;
+  /** The session's token in the relays' hello lines. */
+  tokenFor(session: Session): string;
+  /** The session ended: its token stops working. */
+  forget(session: Session): void;
+}
+
+/** The hello line of a relay: protocol version, service, session token (src/net/gateway.ts parses it). */
+export const netHello = (service: 'proxy' | 'dns', token: string) => `agentsh-net1 ${service} ${token}`;
 
 export interface SandboxPaths {
   /** The server's own files: run dir, audit log, session state. Hidden from every command. */
@@ -148,6 +180,30 @@ export class SandboxRuntime {
 
   get mode(): SecurityMode {
     return this.report.mode;
+  }
+
+  private network: SandboxNetwork | null = null;
+
+  /** Commands get the session network from now on (when this mode has namespaces). */
+  useNetwork(n: SandboxNetwork): void {
+    this.network = n;
+  }
+
+  /** Whether commands run in their own network namespace behind agentsh's proxy. */
+  get networkActive(): boolean {
+    return this.network !== null && this.report.mechanisms.netns && (this.report.mode === 'full' || this.report.mode === 'landlock');
+  }
+
+  /** Proxy variables for commands in the session network (operator-controlled: they bypass env_policy). */
+  networkEnv(): Record<string, string> {
+    if (!this.networkActive) return {};
+    const url = `http://127.0.0.1:${this.network!.proxyPort}`;
+    const socks = `socks5h://127.0.0.1:${this.network!.proxyPort}`;
+    const noProxy = 'localhost,127.0.0.1,::1';
+    return {
+      HTTP_PROXY: url, HTTPS_PROXY: url, ALL_PROXY: socks, NO_PROXY: noProxy,
+      http_proxy: url, https_proxy: url, all_proxy: socks, no_proxy: noProxy,
+    };
   }
 
   /** Exec-time checks exist: opaque commands can be left to them. */
@@ -191,6 +247,7 @@ export class SandboxRuntime {
 
   /** A session ended: its private /tmp and its resource manager go. */
   forget(session: Session): void {
+    this.network?.forget(session);
     void this.resources.get(session)?.close();
     this.resources.delete(session);
     rmSync(posix.join(this.paths.sessionsDir, session.id), { recursive: true, force: true });
@@ -239,6 +296,19 @@ export class SandboxRuntime {
 
   private readonly planTexts = new WeakMap<Session, Map<string, { plan: Plan; text: string } | null>>();
 
+  private sessionNetwork(session: Session): { relays: NonNullable<Plan['relays']>; resolvConf: string } {
+    const n = this.network!;
+    const token = n.tokenFor(session);
+    return {
+      relays: [
+        { proto: 'tcp', port: n.proxyPort, socket: n.socket, hello: netHello('proxy', token) },
+        { proto: 'udp', port: 53, socket: n.socket, hello: netHello('dns', token) },
+        { proto: 'tcp', port: 53, socket: n.socket, hello: netHello('dns', token) },
+      ],
+      resolvConf: n.resolvConf,
+    };
+  }
+
   private buildPlan(session: Session, opts: { cwd: string; uid?: number; gid?: number; trashDir: string | null }): Plan | null {
     if (this.report.mode === 'minimal') return null;
     const fs = this.fsPlanFor(session);
@@ -267,6 +337,7 @@ export class SandboxRuntime {
       userns,
       notify: this.interceptsExec ? ['exec', 'signal', 'delete'] : [],
       keepFds: [3],
+      ...(this.networkActive ? { network: this.sessionNetwork(session) } : {}),
     });
     if (this.report.mechanisms.landlockAbi < 6 && plan.landlock) delete plan.landlock.scope;
     if (plan.notify?.includes('exec')) {

@@ -15,10 +15,11 @@ import type { AuditRecorder, ServerContext } from './context.js';
 import type { OutputFilter } from './exec.js';
 import { defaultRunDir, runPaths, type RunPaths } from './paths.js';
 import { SessionManager } from './sessions.js';
-import { defaultExecDirs, ownPidNamespace, probeModes, SandboxRuntime, type ModeReport } from './sandbox-runtime.js';
+import { defaultExecDirs, networkState, ownPidNamespace, probeModes, SandboxRuntime, type ModeReport } from './sandbox-runtime.js';
 import { startShimServers, type ShimUser } from './shim-server.js';
 import { lookupUser } from './users.js';
 import { purgeTrashes } from './trash.js';
+import { startSessionNetwork, type SessionNetwork } from './network.js';
 import { parseDuration } from '../util/duration.js';
 
 export interface ServerOptions {
@@ -115,6 +116,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   chmodSync(paths.apiSocket, 0o600);
 
+  // The session network: commands get their own network namespace whose only ways out are
+  // the proxy and the DNS stub (sandbox.network.enabled and a network namespace needed).
+  let network: SessionNetwork | null = null;
+  const netState = networkState(config, modes);
+  if (netState === 'session') network = await startSessionNetwork(ctx, { reservedPorts: [httpAddress.port] });
+  else if (netState === 'shared') {
+    log(`agentsh: sandbox.network.enabled but ${modes.mode === 'full' || modes.mode === 'landlock' ? 'no network namespace can be made here' : `security mode ${modes.mode} has no namespaces`}: commands share the server's network and network_rules are NOT enforced (agentsh detect shows this)`);
+  }
+
   const shimServers: Server[] = await startShimServers(ctx, users, (user, env, _cwd) => {
     const requested = env.AGENTSH_SESSION_ID;
     if (requested) {
@@ -142,7 +152,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   reaper.unref();
 
   state.ready = true;
-  ctx.audit.record({ type: 'server_start', fields: { pid: process.pid, http: `${httpAddress.host}:${httpAddress.port}`, socket: paths.apiSocket, shim_users: users.map((u) => u.uid), security_mode: modes.mode, mechanisms: modes.mechanisms, ...(modes.refusal ? { refusal: modes.refusal } : {}) } });
+  ctx.audit.record({ type: 'server_start', fields: { pid: process.pid, http: `${httpAddress.host}:${httpAddress.port}`, socket: paths.apiSocket, shim_users: users.map((u) => u.uid), security_mode: modes.mode, mechanisms: modes.mechanisms, network: netState, ...(modes.refusal ? { refusal: modes.refusal } : {}) } });
   log(`agentsh server ${process.pid} listening on ${httpAddress.host}:${httpAddress.port} and ${paths.apiSocket}; shim sockets for uid ${users.map((u) => u.uid).join(', ')}; security mode ${modes.mode}${modes.refusal ? ` (commands refused: ${modes.refusal})` : ''}`);
 
   let closing: Promise<void> | null = null;
@@ -154,7 +164,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ctx.sessions.destroyAll();
       ctx.audit.record({ type: 'server_stop', fields: { pid: process.pid } });
       for (const s of [tcp, unix]) (s as HttpServer).closeAllConnections?.();
-      await Promise.all([closeServer(tcp), closeServer(unix), ...shimServers.map(closeServer)]);
+      await Promise.all([closeServer(tcp), closeServer(unix), ...shimServers.map(closeServer), network?.close()]);
       await audit.close?.();
       for (const p of [paths.apiSocket, paths.tokenFile, paths.pidNsFile, ...users.map((u) => paths.shimSocket(u.uid))]) rmSync(p, { force: true });
       if (readPid(paths.pidFile) === process.pid) rmSync(paths.pidFile, { force: true });
