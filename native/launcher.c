@@ -90,6 +90,10 @@
  *                                            MAKE_CHAR/BLOCK), remove (REMOVE_FILE/DIR),
  *                                            exec (EXECUTE), truncate (TRUNCATE), refer
  *                                            (REFER); an unknown one fails the plan
+ *   landlock_tcp connect|bind [PORTS]      Landlock ABI >= 4 (else `fail landlock_tcp abi
+ *                                            EOPNOTSUPP`): that TCP access is denied except
+ *                                            to the comma list PORTS (empty: to none), any
+ *                                            address; UDP is not governed by Landlock
  *   landlock_scope signal,abstract_unix    Landlock ABI >= 6 scoping
  *                Landlock rights apply to the path's hierarchy (files and dirs below it);
  *                on a file only the file rights (read, write, exec, truncate) remain, and
@@ -532,6 +536,7 @@ static void add_overlay(char *dst, char *opts, char *layers) {
 }
 
 static uint64_t parse_rights(const char *path, const char *list); /* with the Landlock constants below */
+static void ll_tcp_parse(const char *what, const char *list);
 
 /* cgroup PATH: the cgroup.procs file is opened now, while the host tree is visible (after
  * pivot_root /sys/fs/cgroup is normally not in the sandbox); the command writes to it at 8. */
@@ -586,6 +591,7 @@ static void parse_line(char *line) {
     else if (IS("landlock_exec")) add_step(K_LL_EXEC, val, opts);
     else if (IS("landlock")) add_step(K_LL, val, NULL)->access = parse_rights(val, opts);
     else if (IS("landlock_scope") && val) { plan.ll_scope = val; plan.has_landlock = 1; }
+    else if (IS("landlock_tcp")) ll_tcp_parse(val, opts);
     else if (IS("chdir") && val && val[0] == '/') plan.chdir = val;
     else if (IS("uid") && parse_num(val, 0x7fffffff, &plan.uid)) {}
     else if (IS("gid") && parse_num(val, 0x7fffffff, &plan.gid)) {}
@@ -844,8 +850,31 @@ static void setup_mounts(void) {
 #define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0)
 #define LL_SCOPE_SIGNAL (1ULL << 1)
 
+#define LL_NET_BIND_TCP (1ULL << 0)
+#define LL_NET_CONNECT_TCP (1ULL << 1)
+
 struct ll_ruleset_attr { uint64_t handled_access_fs, handled_access_net, scoped; };
 struct ll_path_beneath { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
+struct ll_net_port { uint64_t allowed_access; uint64_t port; };
+
+/* `landlock_tcp connect|bind PORTS`: that TCP access is handled (denied) except to PORTS. */
+#define MAX_LL_PORTS 64
+static struct { uint64_t handled; int n; struct ll_net_port ports[MAX_LL_PORTS]; } ll_net;
+
+static void ll_tcp_parse(const char *what, const char *list) {
+    uint64_t access = what && !strcmp(what, "connect") ? LL_NET_CONNECT_TCP : what && !strcmp(what, "bind") ? LL_NET_BIND_TCP : 0;
+    if (!access) fail("landlock_tcp", what ? what : "-", EINVAL);
+    ll_net.handled |= access;
+    plan.has_landlock = 1;
+    if (!list || !*list) return;
+    char *dup = strdup(list);
+    for (char *tok = strtok(dup, ","); tok; tok = strtok(NULL, ",")) {
+        long port;
+        if (!parse_num(tok, 65535, &port) || ll_net.n >= MAX_LL_PORTS) fail("landlock_tcp", list, EINVAL);
+        ll_net.ports[ll_net.n++] = (struct ll_net_port){ .allowed_access = access, .port = (uint64_t)port };
+    }
+    free(dup);
+}
 
 /* `landlock PATH RIGHTS`: the FsRight names of src/sandbox/fs-plan.ts. Device nodes can
  * never be created (no MAKE_CHAR/MAKE_BLOCK); rights above the kernel's ABI are dropped
@@ -883,7 +912,8 @@ static void setup_landlock(void) {
     if (abi >= 2) all |= LL_REFER;
     if (abi >= 3) all |= LL_TRUNCATE;
     if (abi >= 5) all |= LL_IOCTL_DEV;
-    struct ll_ruleset_attr attr = { .handled_access_fs = all };
+    struct ll_ruleset_attr attr = { .handled_access_fs = all, .handled_access_net = ll_net.handled };
+    if (ll_net.handled && abi < 4) fail("landlock_tcp", "abi", EOPNOTSUPP);
     if (plan.ll_scope) {
         if (has_opt(plan.ll_scope, "signal")) attr.scoped |= LL_SCOPE_SIGNAL;
         if (has_opt(plan.ll_scope, "abstract_unix")) attr.scoped |= LL_SCOPE_ABSTRACT_UNIX;
@@ -917,6 +947,10 @@ static void setup_landlock(void) {
         if (syscall(SYS_landlock_add_rule, rs, 1 /* LANDLOCK_RULE_PATH_BENEATH */, &pb, 0) < 0) fail(kn, s->path, errno);
         close(fd);
         report("ok", kn, s->path, NULL);
+    }
+    for (int i = 0; i < ll_net.n; i++) {
+        if (syscall(SYS_landlock_add_rule, rs, 2 /* LANDLOCK_RULE_NET_PORT */, &ll_net.ports[i], 0) < 0) fail("landlock_tcp", NULL, errno);
+        reportn("ok", ll_net.ports[i].allowed_access == LL_NET_CONNECT_TCP ? "landlock_tcp_connect" : "landlock_tcp_bind", (long)ll_net.ports[i].port);
     }
     /* restrict_self needs no_new_privs or CAP_SYS_ADMIN; caps are dropped later, so set it
      * here when the plan asks for it (it is applied anyway at step 13). */

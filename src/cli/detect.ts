@@ -75,9 +75,13 @@ export function reportFor(r: ModeReport, kernel: Record<string, string>, source:
     },
     {
       domain: 'network',
-      active: network === 'session' ? 'own network namespace per command (loopback only); the proxy (HTTP, CONNECT, SOCKS5) and DNS stub are the only ways out, every connection decided by network_rules with each resolved address checked' : 'none',
-      enforced: network === 'session',
-      note: network === 'session' ? '' : network === 'shared' ? 'no network namespace can be made here: commands use the server\'s network and network_rules are NOT enforced (UDP and raw sockets included)' : 'sandbox.network.enabled is false: commands use the server\'s network',
+      active: network === 'session' ? 'own network namespace per command (loopback only); the proxy (HTTP, CONNECT, SOCKS5) and DNS stub are the only ways out, every connection decided by network_rules with each resolved address checked'
+        : network === 'landlock-tcp' ? 'Landlock TCP rules: connects only to the session\'s proxy port, which decides by network_rules' : 'none',
+      enforced: network === 'session' || network === 'landlock-tcp',
+      note: network === 'session' ? ''
+        : network === 'landlock-tcp' ? 'no network namespace here: UDP (DNS included) and ICMP are not covered by Landlock and reach the network directly; a connect to the proxy\'s port number on another address is not stopped'
+        : network === 'shared' ? 'neither a network namespace nor Landlock TCP rules here: commands use the server\'s network and network_rules are NOT enforced'
+        : 'sandbox.network.enabled is false: commands use the server\'s network',
     },
     {
       domain: 'signals',

@@ -8,6 +8,10 @@
 // Only launchers reach this socket (the sandbox can't see the run dir), so the line is
 // trusted as far as it names a live session; an unknown token or a malformed line closes
 // the connection.
+//
+// Where no network namespace can be made, a session's proxy is instead a TCP listener of its
+// own on the host's loopback (tcpPortFor), the only port Landlock lets its commands connect
+// to (sandbox-runtime.ts: network state `landlock-tcp`).
 import { randomBytes } from 'node:crypto';
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -28,6 +32,15 @@ export interface GatewayOptions {
 }
 
 const HELLO_MAX = 256;
+const SPARE_LISTENERS = 2;
+
+interface TcpListener {
+  server: Server;
+  /** 0 until bound. */
+  port: number;
+  /** The session it serves (null: a spare). */
+  owner: string | null;
+}
 const HELLO_RE = /^agentsh-net1 (proxy|dns) ([0-9a-f]{32})$/;
 
 export class NetGateway {
@@ -35,6 +48,7 @@ export class NetGateway {
   private readonly tokens = new Map<string, string>();
   private readonly bySession = new Map<string, string>();
   private readonly sockets = new Set<Socket>();
+  private readonly tcp = new Map<string, TcpListener>();
 
   constructor(private readonly opts: GatewayOptions) {
     // Half-closes pass through the relay (a client that sends and then shuts its write side
@@ -60,6 +74,12 @@ export class NetGateway {
     chmodSync(this.opts.socketPath, 0o600);
   }
 
+  /** Per-session TCP listeners on the host's loopback from now on (state landlock-tcp). */
+  async listenTcp(): Promise<void> {
+    this.fillSpares();
+    await Promise.all(this.spares.map((l) => (l.port ? null : new Promise<void>((r) => l.server.once('listening', () => r())))));
+  }
+
   /** The session's token (made on first use). */
   tokenFor(sessionId: string): string {
     let t = this.bySession.get(sessionId);
@@ -71,14 +91,57 @@ export class NetGateway {
     return t;
   }
 
-  /** A session ended: its token stops working (its relays' next connections are closed). */
+  /**
+   * The session's proxy on the host's loopback (state landlock-tcp). Node binds a listener
+   * asynchronously but plans are built synchronously: a few listeners are kept bound in
+   * advance and the session takes one (throws only if a burst of new sessions outran that).
+   */
+  tcpPortFor(sessionId: string): number {
+    const have = this.tcp.get(sessionId);
+    if (have) return have.port;
+    const spare = this.spares.find((l) => l.port > 0);
+    if (!spare) throw new Error('the session proxy is not ready yet (no bound listener); retry');
+    this.spares.splice(this.spares.indexOf(spare), 1);
+    spare.owner = sessionId;
+    this.tcp.set(sessionId, spare);
+    this.fillSpares();
+    return spare.port;
+  }
+
+  private readonly spares: TcpListener[] = [];
+
+  /** Keeps SPARE_LISTENERS listeners bound for sessions to come. */
+  private fillSpares(): void {
+    while (this.spares.length < SPARE_LISTENERS) {
+      const l: TcpListener = { server: createServer({ allowHalfOpen: true }), port: 0, owner: null };
+      l.server.on('connection', (socket: Socket) => {
+        const session = l.owner ? this.opts.sessionFor(l.owner) : null;
+        if (!session) return void socket.destroy();
+        this.sockets.add(socket);
+        socket.once('close', () => this.sockets.delete(socket));
+        this.opts.services.proxy.handle(socket, session);
+      });
+      l.server.on('error', () => {});
+      l.server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+        l.port = (l.server.address() as { port: number }).port;
+      });
+      this.spares.push(l);
+    }
+  }
+
+  /** A session ended: its token stops working (its relays' next connections are closed), its TCP listener closes. */
   forget(sessionId: string): void {
     const t = this.bySession.get(sessionId);
     if (t) this.tokens.delete(t);
     this.bySession.delete(sessionId);
+    this.tcp.get(sessionId)?.server.close();
+    this.tcp.delete(sessionId);
   }
 
   async close(): Promise<void> {
+    for (const { server } of [...this.tcp.values(), ...this.spares]) server.close();
+    this.tcp.clear();
+    this.spares.length = 0;
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => this.server.close(() => r()));
     rmSync(this.opts.socketPath, { force: true });

@@ -102,6 +102,11 @@ export interface Plan {
      */
     rules?: Array<{ path: string; rights: FsRight[] }>;
     scope?: Array<'signal' | 'abstract_unix'>;
+    /**
+     * Landlock ABI >= 4 TCP rules: with `connect`, TCP connects are denied except to those
+     * ports (any address); likewise `bind`. UDP is not covered by Landlock.
+     */
+    tcp?: { connect?: number[]; bind?: number[] };
   };
   gid?: number;
   uid?: number;
@@ -236,6 +241,12 @@ export function serializePlan(plan: Plan): string {
       line('landlock', absolute('landlock path', r.path), [...new Set(r.rights)].join(','));
     }
     if (ll.scope?.length) line('landlock_scope', ll.scope.join(','));
+    for (const what of ['connect', 'bind'] as const) {
+      const ports = ll.tcp?.[what];
+      if (!ports) continue;
+      for (const p of ports) if (!Number.isInteger(p) || p < 0 || p > 65535) throw new Error(`plan: landlock tcp ${what} port must be 0..65535, got ${p}`);
+      line('landlock_tcp', what, ports.join(',') || undefined);
+    }
   }
   if (plan.gid !== undefined) line('gid', String(uint('gid', plan.gid)));
   if (plan.uid !== undefined) line('uid', String(uint('uid', plan.uid)));

@@ -85,7 +85,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
 
   // SHLVL: the child's stdin is a socketpair, and bash sources ~/.bashrc when stdin is a
   // socket and SHLVL is unset ("run by rshd"); a toolbox's pipes never trigger that.
-  const env = childEnv(session, d, req.env, { SHLVL: req.env.SHLVL ?? '1', ...ctx.inject, ...ctx.sandbox.networkEnv(), AGENTSH_SESSION_ID: session.id, AGENTSH_GOVERNED_FD: '3' });
+  const env = childEnv(session, d, req.env, { SHLVL: req.env.SHLVL ?? '1', ...ctx.inject, ...ctx.sandbox.networkEnv(session), AGENTSH_SESSION_ID: session.id, AGENTSH_GOVERNED_FD: '3' });
   if ('error' in env) {
     ctx.audit.record({ ...base, type: 'command_refused', rule: 'env_policy', message: env.error, fields: { command: text } });
     return refuse(`agentsh: command refused: ${env.error}\n`);

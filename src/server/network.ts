@@ -1,8 +1,9 @@
 // The session network, server side: the proxy and the DNS stub behind one gateway socket,
 // the resolv.conf the sandboxes get, and the NetSession each session is seen as (its policy,
 // its audit events, the approval hook). Started when sandbox.network.enabled and the machine
-// can give commands a network namespace; otherwise commands share the server's network and
-// `agentsh detect` says the network is not enforced.
+// can give commands a network namespace, or at least Landlock TCP rules (then each session's
+// proxy is a TCP listener on the host's loopback); otherwise commands share the server's
+// network and `agentsh detect` says the network is not enforced.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
@@ -13,6 +14,7 @@ import { SessionProxy } from '../net/proxy.js';
 import { resolverFromSettings } from '../net/resolver.js';
 import { DEFAULT_NET_SETTINGS, type NetSession, type NetSettings } from '../net/types.js';
 import type { ServerContext } from './context.js';
+import type { NetworkState } from './sandbox-runtime.js';
 import type { Session } from './sessions.js';
 
 /** The proxy's port on each sandbox's own loopback when the config names none. */
@@ -41,7 +43,7 @@ export function sandboxProxyPort(config: ResolvedConfig): number {
   return n.proxy_port && n.proxy_port > 0 && n.proxy_port !== 53 ? n.proxy_port : DEFAULT_SANDBOX_PROXY_PORT;
 }
 
-export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPorts: number[] }): Promise<SessionNetwork> {
+export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPorts: number[]; state: NetworkState }): Promise<SessionNetwork> {
   const { config } = ctx;
   const settings = netSettingsFrom(config, opts.reservedPorts);
   const resolver = resolverFromSettings({ servers: config.sandbox.network?.upstream_dns ?? [] });
@@ -75,6 +77,7 @@ export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPo
     },
   });
   await gateway.listen();
+  if (opts.state === 'landlock-tcp') await gateway.listenTcp();
   const resolvConf = join(ctx.paths.runDir, 'resolv.conf');
   // The sandbox's only resolver is the stub on its own loopback (relayed to the gateway).
   writeFileSync(resolvConf, 'nameserver 127.0.0.1\noptions timeout:2 attempts:2\n', { mode: 0o644 });
@@ -83,8 +86,9 @@ export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPo
     proxyPort: sandboxProxyPort(config),
     resolvConf,
     tokenFor: (s) => gateway.tokenFor(s.id),
+    tcpPortFor: (s) => gateway.tcpPortFor(s.id),
     forget: (s) => gateway.forget(s.id),
-  });
+  }, opts.state);
   return {
     gateway,
     proxy,

@@ -110,15 +110,20 @@ export function modeReport(config: ResolvedConfig, lines: string[], env: NodeJS.
 }
 
 /**
- * How commands reach the network: `session` (own network namespace; the proxy and DNS stub are
- * the only ways out), `shared` (sandbox.network.enabled but no network namespace here: the
- * server's network, rules NOT enforced), `off` (sandbox.network.enabled is false).
+ * How commands reach the network:
+ *   session       own network namespace: the proxy and the DNS stub are the only ways out
+ *   landlock-tcp  no network namespace here, Landlock ABI >= 4: TCP connects only to the
+ *                 session's proxy port on the host's loopback (any address with that port,
+ *                 too); UDP (DNS included) and ICMP are NOT governed
+ *   shared        the server's network, network_rules NOT enforced
+ *   off           sandbox.network.enabled is false
  */
-export type NetworkState = 'session' | 'shared' | 'off';
+export type NetworkState = 'session' | 'landlock-tcp' | 'shared' | 'off';
 
 export function networkState(config: ResolvedConfig, r: Pick<ModeReport, 'mode' | 'mechanisms'>): NetworkState {
   if (config.sandbox.network?.enabled !== true) return 'off';
-  return r.mechanisms.netns && (r.mode === 'full' || r.mode === 'landlock') ? 'session' : 'shared';
+  if (r.mechanisms.netns && (r.mode === 'full' || r.mode === 'landlock')) return 'session';
+  return r.mode !== 'minimal' && r.mechanisms.landlockAbi >= 4 ? 'landlock-tcp' : 'shared';
 }
 
 /** Lower is stronger. */
@@ -148,6 +153,8 @@ export interface SandboxNetwork {
   resolvConf: string;
   /** The session's token in the relays' hello lines. */
   tokenFor(session: Session): string;
+  /** The session's proxy port on the host's loopback (state `landlock-tcp`). */
+  tcpPortFor(session: Session): number;
   /** The session ended: its token stops working. */
   forget(session: Session): void;
 }
@@ -183,22 +190,26 @@ export class SandboxRuntime {
   }
 
   private network: SandboxNetwork | null = null;
+  private netState: NetworkState = 'off';
 
-  /** Commands get the session network from now on (when this mode has namespaces). */
-  useNetwork(n: SandboxNetwork): void {
+  /** Commands get the session network from now on, in `state` (networkState's). */
+  useNetwork(n: SandboxNetwork, state: NetworkState): void {
     this.network = n;
+    this.netState = state;
   }
 
-  /** Whether commands run in their own network namespace behind agentsh's proxy. */
-  get networkActive(): boolean {
-    return this.network !== null && this.report.mechanisms.netns && (this.report.mode === 'full' || this.report.mode === 'landlock');
+  /** How commands reach the network (`off` until useNetwork). */
+  get networkState(): NetworkState {
+    return this.network ? this.netState : 'off';
   }
 
-  /** Proxy variables for commands in the session network (operator-controlled: they bypass env_policy). */
-  networkEnv(): Record<string, string> {
-    if (!this.networkActive) return {};
-    const url = `http://127.0.0.1:${this.network!.proxyPort}`;
-    const socks = `socks5h://127.0.0.1:${this.network!.proxyPort}`;
+  /** Proxy variables for a session's commands (operator-controlled: they bypass env_policy). */
+  networkEnv(session: Session): Record<string, string> {
+    const state = this.networkState;
+    if (state !== 'session' && state !== 'landlock-tcp') return {};
+    const port = state === 'session' ? this.network!.proxyPort : this.network!.tcpPortFor(session);
+    const url = `http://127.0.0.1:${port}`;
+    const socks = `socks5h://127.0.0.1:${port}`;
     const noProxy = 'localhost,127.0.0.1,::1';
     return {
       HTTP_PROXY: url, HTTPS_PROXY: url, ALL_PROXY: socks, NO_PROXY: noProxy,
@@ -296,6 +307,11 @@ export class SandboxRuntime {
 
   private readonly planTexts = new WeakMap<Session, Map<string, { plan: Plan; text: string } | null>>();
 
+  /** State landlock-tcp: TCP connects only to the session's proxy port. */
+  private tcpRules(session: Session): { tcp?: { connect: number[] } } {
+    return this.networkState === 'landlock-tcp' ? { tcp: { connect: [this.network!.tcpPortFor(session)] } } : {};
+  }
+
   private sessionNetwork(session: Session): { relays: NonNullable<Plan['relays']>; resolvConf: string } {
     const n = this.network!;
     const token = n.tokenFor(session);
@@ -318,7 +334,7 @@ export class SandboxRuntime {
       return {
         pdeathsig: true,
         chdir: opts.cwd,
-        landlock: { rules: fs.grants.map((g) => ({ path: g.path, rights: g.rights })) },
+        landlock: { rules: fs.grants.map((g) => ({ path: g.path, rights: g.rights })), ...this.tcpRules(session) },
         noNewPrivs: true,
         ...(this.report.mechanisms.seccomp ? { seccomp: 'deny-list' as const } : {}),
         keepFds: [3],
@@ -337,8 +353,9 @@ export class SandboxRuntime {
       userns,
       notify: this.interceptsExec ? ['exec', 'signal', 'delete'] : [],
       keepFds: [3],
-      ...(this.networkActive ? { network: this.sessionNetwork(session) } : {}),
+      ...(this.networkState === 'session' ? { network: this.sessionNetwork(session) } : {}),
     });
+    if (plan.landlock) Object.assign(plan.landlock, this.tcpRules(session));
     if (this.report.mechanisms.landlockAbi < 6 && plan.landlock) delete plan.landlock.scope;
     if (plan.notify?.includes('exec')) {
       const ask = execAskList(session.engine.policy, session.engine);

@@ -120,10 +120,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // the proxy and the DNS stub (sandbox.network.enabled and a network namespace needed).
   let network: SessionNetwork | null = null;
   const netState = networkState(config, modes);
-  if (netState === 'session') network = await startSessionNetwork(ctx, { reservedPorts: [httpAddress.port] });
-  else if (netState === 'shared') {
-    log(`agentsh: sandbox.network.enabled but ${modes.mode === 'full' || modes.mode === 'landlock' ? 'no network namespace can be made here' : `security mode ${modes.mode} has no namespaces`}: commands share the server's network and network_rules are NOT enforced (agentsh detect shows this)`);
+  if (netState === 'session' || netState === 'landlock-tcp') network = await startSessionNetwork(ctx, { reservedPorts: [httpAddress.port], state: netState });
+  if (netState === 'landlock-tcp') {
+    log('agentsh: no network namespace can be made here: commands may connect by TCP only to their session\'s proxy port (Landlock); UDP (DNS included) and ICMP are NOT governed (agentsh detect shows this)');
+  } else if (netState === 'shared') {
+    log(`agentsh: sandbox.network.enabled but neither a network namespace nor Landlock TCP rules (ABI 4) are available here: commands share the server's network and network_rules are NOT enforced (agentsh detect shows this)`);
   }
+  if (netState === 'landlock-tcp' || netState === 'shared') ctx.audit.record({ type: 'audit_warning', message: `network enforcement degraded: ${netState}`, fields: { state: netState } });
 
   const shimServers: Server[] = await startShimServers(ctx, users, (user, env, _cwd) => {
     const requested = env.AGENTSH_SESSION_ID;
