@@ -286,6 +286,15 @@ function resolveConfig(
   if (sc.execve.enabled) {
     sc.execve = { max_argc: 1000, max_argv_bytes: 65536, on_truncated: 'deny', approval_timeout: '10s', approval_timeout_action: 'deny', ...stripZero(sc.execve), enabled: true };
   }
+  const net = raw.sandbox?.network;
+  if (net?.intercept_mode === 'monitor') {
+    diags.push(diag('warning', 'not-implemented', "intercept_mode 'monitor' (observe without enforcing) is not implemented: connections are enforced as with 'all'", ['sandbox', 'network', 'intercept_mode']));
+  }
+  for (const key of ['tls_inspection', 'transparent', 'rate_limits'] as const) {
+    if ((net?.[key] as { enabled?: boolean } | undefined)?.enabled) {
+      diags.push(diag('warning', 'not-implemented', `sandbox.network.${key} is not implemented yet and has no effect; network_rules are enforced by the session proxy`, ['sandbox', 'network', key]));
+    }
+  }
   applyEnvOverrides(c, env, diags, file);
   const http = parseHostPort(c.server.http.addr);
   if (http && !isLoopback(http.host) && (c.auth.type === 'none' || c.development.disable_auth)) {
