@@ -2,16 +2,16 @@
 // every sandbox has hidden) where the launchers' relays (native/relay.c) bring each
 // connection of a sandboxed command. The relay writes one line first,
 //
-//   agentsh-net1 SERVICE TOKEN\n        SERVICE: proxy | dns; TOKEN: the session's
+//   agentsh-net1 SERVICE TOKEN\n        SERVICE: proxy | dns | llm; TOKEN: the session's
 //
 // and the gateway hands the rest of the stream to the service with the session it names.
 // Only launchers reach this socket (the sandbox can't see the run dir), so the line is
 // trusted as far as it names a live session; an unknown token or a malformed line closes
 // the connection.
 //
-// Where no network namespace can be made, a session's proxy is instead a TCP listener of its
-// own on the host's loopback (tcpPortFor), the only port Landlock lets its commands connect
-// to (sandbox-runtime.ts: network state `landlock-tcp`).
+// Where no network namespace can be made, a session's proxy (and LLM proxy) is instead a TCP
+// listener of its own on the host's loopback (tcpPortFor), the only ports Landlock lets its
+// commands connect to (sandbox-runtime.ts: network state `landlock-tcp`).
 import { randomBytes } from 'node:crypto';
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -24,7 +24,8 @@ export interface NetService {
 
 export interface GatewayOptions {
   socketPath: string;
-  services: { proxy: NetService; dns: NetService };
+  /** llm: absent when the LLM proxy is off (its connections are then closed). */
+  services: { proxy: NetService; dns: NetService; llm?: NetService };
   /** The live session for an id (null: gone). */
   sessionFor(sessionId: string): NetSession | null;
   /** How long a relay may take to send its line (default 5 s). */
@@ -32,22 +33,26 @@ export interface GatewayOptions {
 }
 
 const HELLO_MAX = 256;
-const SPARE_LISTENERS = 2;
+const SPARE_LISTENERS = 4;
 
 interface TcpListener {
   server: Server;
   /** 0 until bound. */
   port: number;
-  /** The session it serves (null: a spare). */
-  owner: string | null;
+  /** The session and service it serves (null: a spare). */
+  owner: { sessionId: string; service: TcpService } | null;
 }
-const HELLO_RE = /^agentsh-net1 (proxy|dns) ([0-9a-f]{32})$/;
+const HELLO_RE = /^agentsh-net1 (proxy|dns|llm) ([0-9a-f]{32})$/;
+
+/** The services a session may have a TCP listener for (state landlock-tcp). */
+export type TcpService = 'proxy' | 'llm';
 
 export class NetGateway {
   private readonly server: Server;
   private readonly tokens = new Map<string, string>();
   private readonly bySession = new Map<string, string>();
   private readonly sockets = new Set<Socket>();
+  /** `${sessionId} ${service}` → its listener. */
   private readonly tcp = new Map<string, TcpListener>();
 
   constructor(private readonly opts: GatewayOptions) {
@@ -96,14 +101,15 @@ export class NetGateway {
    * asynchronously but plans are built synchronously: a few listeners are kept bound in
    * advance and the session takes one (throws only if a burst of new sessions outran that).
    */
-  tcpPortFor(sessionId: string): number {
-    const have = this.tcp.get(sessionId);
+  tcpPortFor(sessionId: string, service: TcpService = 'proxy'): number {
+    const key = `${sessionId} ${service}`;
+    const have = this.tcp.get(key);
     if (have) return have.port;
     const spare = this.spares.find((l) => l.port > 0);
     if (!spare) throw new Error('the session proxy is not ready yet (no bound listener); retry');
     this.spares.splice(this.spares.indexOf(spare), 1);
-    spare.owner = sessionId;
-    this.tcp.set(sessionId, spare);
+    spare.owner = { sessionId, service };
+    this.tcp.set(key, spare);
     this.fillSpares();
     return spare.port;
   }
@@ -115,11 +121,12 @@ export class NetGateway {
     while (this.spares.length < SPARE_LISTENERS) {
       const l: TcpListener = { server: createServer({ allowHalfOpen: true }), port: 0, owner: null };
       l.server.on('connection', (socket: Socket) => {
-        const session = l.owner ? this.opts.sessionFor(l.owner) : null;
-        if (!session) return void socket.destroy();
+        const session = l.owner ? this.opts.sessionFor(l.owner.sessionId) : null;
+        const service = l.owner ? this.opts.services[l.owner.service] : undefined;
+        if (!session || !service) return void socket.destroy();
         this.sockets.add(socket);
         socket.once('close', () => this.sockets.delete(socket));
-        this.opts.services.proxy.handle(socket, session);
+        service.handle(socket, session);
       });
       l.server.on('error', () => {});
       l.server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
@@ -134,8 +141,10 @@ export class NetGateway {
     const t = this.bySession.get(sessionId);
     if (t) this.tokens.delete(t);
     this.bySession.delete(sessionId);
-    this.tcp.get(sessionId)?.server.close();
-    this.tcp.delete(sessionId);
+    for (const service of ['proxy', 'llm'] as const) {
+      this.tcp.get(`${sessionId} ${service}`)?.server.close();
+      this.tcp.delete(`${sessionId} ${service}`);
+    }
   }
 
   async close(): Promise<void> {
@@ -169,13 +178,14 @@ export class NetGateway {
       const m = line === null ? null : HELLO_RE.exec(line);
       const sessionId = m ? this.tokens.get(m[2]!) : undefined;
       const session = sessionId ? this.opts.sessionFor(sessionId) : null;
-      if (!m || !session) {
+      const service = m ? this.opts.services[m[1] as 'proxy' | 'dns' | 'llm'] : undefined;
+      if (!session || !service) {
         socket.destroy();
         return;
       }
       socket.pause();
       if (rest?.length) socket.unshift(rest);
-      this.opts.services[m[1] as 'proxy' | 'dns'].handle(socket, session);
+      service.handle(socket, session);
     };
     const onEnd = () => done(null);
     socket.on('data', onData);

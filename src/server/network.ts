@@ -86,7 +86,7 @@ export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPo
     proxyPort: sandboxProxyPort(config),
     resolvConf,
     tokenFor: (s) => gateway.tokenFor(s.id),
-    tcpPortFor: (s) => gateway.tcpPortFor(s.id),
+    tcpPortFor: (s, service) => gateway.tcpPortFor(s.id, service),
     forget: (s) => gateway.forget(s.id),
   }, opts.state);
   return {

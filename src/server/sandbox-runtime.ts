@@ -153,14 +153,16 @@ export interface SandboxNetwork {
   resolvConf: string;
   /** The session's token in the relays' hello lines. */
   tokenFor(session: Session): string;
-  /** The session's proxy port on the host's loopback (state `landlock-tcp`). */
-  tcpPortFor(session: Session): number;
+  /** The session's proxy (or LLM proxy) port on the host's loopback (state `landlock-tcp`). */
+  tcpPortFor(session: Session, service?: 'proxy' | 'llm'): number;
+  /** The LLM proxy: its port on the sandbox's loopback, and the variables that point SDKs at a base URL. */
+  llm?: { port: number; env(baseUrl: string): Record<string, string> };
   /** The session ended: its token stops working. */
   forget(session: Session): void;
 }
 
 /** The hello line of a relay: protocol version, service, session token (src/net/gateway.ts parses it). */
-export const netHello = (service: 'proxy' | 'dns', token: string) => `agentsh-net1 ${service} ${token}`;
+export const netHello = (service: 'proxy' | 'dns' | 'llm', token: string) => `agentsh-net1 ${service} ${token}`;
 
 export interface SandboxPaths {
   /** The server's own files: run dir, audit log, session state. Hidden from every command. */
@@ -211,9 +213,12 @@ export class SandboxRuntime {
     const url = `http://127.0.0.1:${port}`;
     const socks = `socks5h://127.0.0.1:${port}`;
     const noProxy = 'localhost,127.0.0.1,::1';
+    const llm = this.network!.llm;
+    const llmPort = llm ? (state === 'session' ? llm.port : this.network!.tcpPortFor(session, 'llm')) : 0;
     return {
       HTTP_PROXY: url, HTTPS_PROXY: url, ALL_PROXY: socks, NO_PROXY: noProxy,
       http_proxy: url, https_proxy: url, all_proxy: socks, no_proxy: noProxy,
+      ...(llm ? llm.env(`http://127.0.0.1:${llmPort}`) : {}),
     };
   }
 
@@ -307,9 +312,11 @@ export class SandboxRuntime {
 
   private readonly planTexts = new WeakMap<Session, Map<string, { plan: Plan; text: string } | null>>();
 
-  /** State landlock-tcp: TCP connects only to the session's proxy port. */
+  /** State landlock-tcp: TCP connects only to the session's proxy ports. */
   private tcpRules(session: Session): { tcp?: { connect: number[] } } {
-    return this.networkState === 'landlock-tcp' ? { tcp: { connect: [this.network!.tcpPortFor(session)] } } : {};
+    if (this.networkState !== 'landlock-tcp') return {};
+    const n = this.network!;
+    return { tcp: { connect: [n.tcpPortFor(session), ...(n.llm ? [n.tcpPortFor(session, 'llm')] : [])] } };
   }
 
   private sessionNetwork(session: Session): { relays: NonNullable<Plan['relays']>; resolvConf: string } {
@@ -320,6 +327,7 @@ export class SandboxRuntime {
         { proto: 'tcp', port: n.proxyPort, socket: n.socket, hello: netHello('proxy', token) },
         { proto: 'udp', port: 53, socket: n.socket, hello: netHello('dns', token) },
         { proto: 'tcp', port: 53, socket: n.socket, hello: netHello('dns', token) },
+        ...(n.llm ? [{ proto: 'tcp' as const, port: n.llm.port, socket: n.socket, hello: netHello('llm', token) }] : []),
       ],
       resolvConf: n.resolvConf,
     };
