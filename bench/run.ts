@@ -24,6 +24,10 @@ async function main(): Promise<void> {
   // The session sandbox (local provider): warm `true`, nested execs, create, a file workload.
   const { benchSandbox } = await import('./sandbox.bench.js');
   sections.push(...(await benchSandbox()));
+  // The session network: connection set-up, tunnel throughput and held tunnels through the
+  // proxy and from inside a sandbox (relay → gateway → proxy), loopback only.
+  const { benchNet } = await import('./net.bench.js');
+  sections.push(...(await benchNet()));
   const { benchShim } = await import('./shim.bench.js');
   sections.push({ title: 'Shell shim start-up', budget: '~1 ms', results: await benchShim() });
   sections.push({ title: 'Policy decisions (seed policy)', budget: '≤ 2 µs median per decision', results: benchPolicy(`${REPO}test/fixtures/seed/default.yaml`) });

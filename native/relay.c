@@ -37,6 +37,7 @@
 #define SCRATCH (64 * 1024)
 #define DGRAM_MAX 4096
 #define HELLO_MAX 512
+#define ANS_MAX (DGRAM_MAX + 2)
 
 enum { R_TCP, R_UDP };
 
@@ -57,7 +58,7 @@ struct conn {
     uint32_t want[2];   /* events registered for fd[s] */
     int gone[2];        /* fd[s] hung up: removed from epoll, nothing more is written to it */
     struct sockaddr_in peer;            /* datagram: where the answer goes */
-    unsigned char ans[DGRAM_MAX + 2];   /* datagram: the framed answer read so far */
+    unsigned char *ans;                 /* datagram: the framed answer read so far (ANS_MAX) */
     size_t ans_n;
     struct conn *prev, *next;           /* in order of creation */
     int closed;
@@ -157,6 +158,8 @@ static void conn_close(struct conn *c) {
         free(c->d[s].buf);
         c->d[s].buf = NULL;
     }
+    free(c->ans);
+    c->ans = NULL;
     if (c->prev) c->prev->next = c->next; else head = c->next;
     if (c->next) c->next->prev = c->prev; else tail = c->prev;
     if (c->fd[0] < 0) nudp--;
@@ -290,19 +293,19 @@ static void udp_event(struct conn *c, uint32_t ev) {
     if ((ev & EPOLLOUT) && flush(c, 0) < 0) { conn_close(c); return; }
     if (ev & (EPOLLIN | EPOLLHUP)) {
         for (;;) {
-            ssize_t n = read(c->fd[1], c->ans + c->ans_n, sizeof c->ans - c->ans_n);
+            ssize_t n = read(c->fd[1], c->ans + c->ans_n, ANS_MAX - c->ans_n);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && errno == EAGAIN) break;
             if (n <= 0) { conn_close(c); return; } /* ended before a whole answer */
             c->ans_n += (size_t)n;
             size_t want = c->ans_n >= 2 ? 2 + (((size_t)c->ans[0] << 8) | c->ans[1]) : 0;
-            if (want > sizeof c->ans) { conn_close(c); return; } /* larger than a datagram answer may be */
+            if (want > ANS_MAX) { conn_close(c); return; } /* larger than a datagram answer may be */
             if (want && c->ans_n >= want) {
                 sendto(c->r->fd, c->ans + 2, want - 2, MSG_NOSIGNAL, (struct sockaddr *)&c->peer, sizeof c->peer);
                 conn_close(c);
                 return;
             }
-            if (c->ans_n == sizeof c->ans) { conn_close(c); return; }
+            if (c->ans_n == ANS_MAX) { conn_close(c); return; }
         }
     }
     uint32_t want = c->d[0].len ? EPOLLOUT : EPOLLIN;
@@ -330,10 +333,11 @@ static void udp_read(struct relay *r) {
         struct conn *c = conn_new(r, -1, b);
         if (!c) { close(b); continue; }
         c->peer = peer;
+        c->ans = malloc(ANS_MAX);
         p[-2] = (unsigned char)(n >> 8);
         p[-1] = (unsigned char)n;
         c->gone[0] = 1;
-        if (keep(&c->d[0], (char *)msg, r->hello_len + 2 + (size_t)n) < 0 || ep_set(EPOLL_CTL_ADD, b, 0, (uint64_t)(uintptr_t)c | 1) < 0) { conn_close(c); continue; }
+        if (!c->ans || keep(&c->d[0], (char *)msg, r->hello_len + 2 + (size_t)n) < 0 || ep_set(EPOLL_CTL_ADD, b, 0, (uint64_t)(uintptr_t)c | 1) < 0) { conn_close(c); continue; }
         udp_event(c, EPOLLOUT);
     }
 }

@@ -44,6 +44,9 @@ interface TcpListener {
 }
 const HELLO_RE = /^agentsh-net1 (proxy|dns|llm) ([0-9a-f]{32})$/;
 
+/** The hello line a relay sends first (HELLO_RE parses it). */
+export const netHello = (service: 'proxy' | 'dns' | 'llm', token: string) => `agentsh-net1 ${service} ${token}`;
+
 /** The services a session may have a TCP listener for (state landlock-tcp). */
 export type TcpService = 'proxy' | 'llm';
 

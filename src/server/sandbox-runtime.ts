@@ -14,6 +14,7 @@ import { probeCgroups, type CgroupProbe } from '../sandbox/cgroups.js';
 import { limitsFromPolicy, ResourceManager } from '../sandbox/resources.js';
 import { buildSessionPlan } from '../sandbox/session-plan.js';
 import { execAskList } from './interception.js';
+import { netHello } from '../net/gateway.js';
 import type { Session } from './sessions.js';
 
 export type SecurityMode = 'full' | 'landlock' | 'landlock-only' | 'minimal';
@@ -161,8 +162,6 @@ export interface SandboxNetwork {
   forget(session: Session): void;
 }
 
-/** The hello line of a relay: protocol version, service, session token (src/net/gateway.ts parses it). */
-export const netHello = (service: 'proxy' | 'dns' | 'llm', token: string) => `agentsh-net1 ${service} ${token}`;
 
 export interface SandboxPaths {
   /** The server's own files: run dir, audit log, session state. Hidden from every command. */
