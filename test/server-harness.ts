@@ -16,6 +16,10 @@ export interface TestServer {
   port: number;
   proc: ChildProcess;
   token(): string;
+  /** Stops the server with `signal` (SIGKILL: a crash) and starts a new one on the same config and state. */
+  restart(signal: NodeJS.Signals): Promise<void>;
+  /** What the server wrote on stderr so far. */
+  stderr(): string;
   api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any; raw: Buffer }>;
   stop(): Promise<void>;
 }
@@ -59,9 +63,13 @@ export async function startTestServer(opts: { policy?: string; extraConfig?: str
   mkdirSync(join(dir, 'ws'));
   writeFileSync(join(dir, 'policies', 'default.yaml'), opts.policy ?? readFileSync(join(SEED_DIR, 'default.yaml'), 'utf8'));
   const { configFile, runDir, port } = writeConfig(dir, await freePort(), opts.extraConfig, opts.cleanupInterval, opts.sandbox ?? false);
-  const proc = spawn(process.execPath, [join(REPO, 'bin/agentsh'), 'server', '-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
   let stderr = '';
-  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const spawnServer = () => {
+    const p = spawn(process.execPath, [join(REPO, 'bin/agentsh'), 'server', '-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
+    p.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    return p;
+  };
+  let proc = spawnServer();
   const token = () => readFileSync(join(runDir, 'api.token'), 'utf8').trim();
   const api = (method: string, path: string, body?: unknown, tok: string | null = token()) =>
     new Promise<{ status: number; body: any; raw: Buffer }>((resolveReq, rejectReq) => {
@@ -83,17 +91,29 @@ export async function startTestServer(opts: { policy?: string; extraConfig?: str
       req.on('error', rejectReq);
       req.end(payload);
     });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`server exited ${proc.exitCode}: ${stderr}`);
-    try {
-      if ((await api('GET', '/ready', undefined, null)).status === 200) break;
-    } catch {
-      // not yet
+  const ready = async () => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`server exited ${proc.exitCode}: ${stderr}`);
+      try {
+        if ((await api('GET', '/ready', undefined, null)).status === 200) break;
+      } catch {
+        // not yet
+      }
+      if (Date.now() > deadline) throw new Error(`server not ready: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
     }
-    if (Date.now() > deadline) throw new Error(`server not ready: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  };
+  await ready();
+  const restart = async (signal: NodeJS.Signals) => {
+    const old = proc;
+    if (old.exitCode === null && old.signalCode === null) {
+      old.kill(signal);
+      await new Promise<void>((r) => old.once('exit', () => r()));
+    }
+    proc = spawnServer();
+    await ready();
+  };
   const stop = async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill('SIGTERM');
@@ -110,5 +130,11 @@ export async function startTestServer(opts: { policy?: string; extraConfig?: str
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  return { dir, runDir, workspace: join(dir, 'ws'), configFile, port, proc, token, api, stop };
+  return {
+    dir, runDir, workspace: join(dir, 'ws'), configFile, port, token, api, stop, restart,
+    get proc() {
+      return proc;
+    },
+    stderr: () => stderr,
+  };
 }

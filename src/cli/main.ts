@@ -20,6 +20,8 @@ import type { ModeReport, NetworkState } from '../server/sandbox-runtime.js';
 import { registerServerCommands } from './server-cmds.js';
 import { registerSandboxCommands } from './sandbox-cmds.js';
 import { registerTrashCommands } from './trash-cmds.js';
+import { registerConsoleCommand } from './console-cmd.js';
+import { registerApproveCommands } from './approve-cmds.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -136,6 +138,8 @@ function buildProgram(setExit: (code: number) => void): Command {
   registerAuditCommands(program, act);
   registerSandboxCommands(program, act);
   registerTrashCommands(program, act);
+  registerConsoleCommand(program, act);
+  registerApproveCommands(program, act);
 
   program
     .command('detect')

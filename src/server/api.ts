@@ -7,24 +7,15 @@ import { parseDuration } from '../util/duration.js';
 import type { EventFilter, ServerContext } from './context.js';
 import { runGoverned } from './governed.js';
 import { SessionError } from './sessions.js';
+import { HttpError, json, readJson } from './http-util.js';
+import { operatorRoute } from './api-operator.js';
 import { toolboxExec, toolboxUser, forbiddenToolboxVars } from './toolbox.js';
 
-const MAX_BODY = 16 * 1024 * 1024;
 
 export interface ApiState {
   ready: boolean;
   token: string;
   startedAt: number;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly code = 'E_BAD_REQUEST',
-  ) {
-    super(message);
-  }
 }
 
 export function apiHandler(ctx: ServerContext, state: ApiState) {
@@ -38,29 +29,6 @@ export function apiHandler(ctx: ServerContext, state: ApiState) {
   };
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, `request body larger than ${MAX_BODY} bytes`);
-    chunks.push(c as Buffer);
-  }
-  if (!size) return {};
-  try {
-    const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
-    return v as Record<string, unknown>;
-  } catch (err) {
-    throw new HttpError(400, `invalid JSON body: ${(err as Error).message}`);
-  }
-}
 
 function authorised(req: IncomingMessage, token: string): boolean {
   const h = req.headers.authorization ?? '';
@@ -103,6 +71,7 @@ async function handle(ctx: ServerContext, state: ApiState, req: IncomingMessage,
   const parts = path.split('/').filter(Boolean); // api, v1, …
   if (parts[1] !== 'v1') throw new HttpError(404, `no route ${method} ${path}`, 'E_NOT_FOUND');
   const [, , resource, id, action] = parts;
+  if (await operatorRoute(ctx, req, url, parts, res)) return;
 
   if (resource === 'sessions') {
     if (!id && method === 'GET') return json(res, 200, ctx.sessions.list().map((s) => s.info()));
@@ -123,6 +92,7 @@ async function handle(ctx: ServerContext, state: ApiState, req: IncomingMessage,
     if (id && !action && method === 'DELETE') {
       const s = ctx.sessions.destroy(id);
       ctx.sandbox.forget(s);
+      ctx.approvals?.endSession(s.id);
       ctx.audit.record({ type: 'session_destroyed', session_id: s.id, fields: { commands: s.commands } });
       return json(res, 200, { id, destroyed: true });
     }

@@ -1,5 +1,6 @@
 // What the server's parts share: config, sessions, the audit recorder, the output filter
 // factory and the paths it owns.
+import type { ApprovalManager } from '../approvals/manager.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { OutputFilter } from './exec.js';
 import type { RunPaths } from './paths.js';
@@ -48,4 +49,6 @@ export interface ServerContext {
   sandbox: SandboxRuntime;
   /** Variables every command gets (sandbox.env_inject), bypassing env_policy. */
   inject: Record<string, string>;
+  /** Pending approvals (null when approvals.enabled is false: `approve` then resolves to deny). */
+  approvals: ApprovalManager | null;
 }

@@ -90,7 +90,8 @@ export interface OutputFilter {
 
 /** Answers the launcher's supervisor (seccomp user-notify) for one command. */
 export interface Interceptor {
-  handle(n: Notification): NotifyVerdict;
+  /** A promise while a human decides (an `approve` rule at exec time): the caller waits in the kernel. */
+  handle(n: Notification): NotifyVerdict | Promise<NotifyVerdict>;
   /** An exec that ran without asking (not on the plan's ask list): audit only. */
   notice(n: Notification): void;
   trashResult(id: string, ok: boolean, error?: string): void;

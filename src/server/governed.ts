@@ -1,6 +1,7 @@
 // One governed command from start to finish, for the shim and the API alike: decide,
 // record, refuse or launch, record the outcome.
 import { randomUUID } from 'node:crypto';
+import type { PolicyDecision } from '../policy/decision.js';
 import type { ShellDecision } from '../policy/engine.js';
 import type { ServerContext } from './context.js';
 import { childEnv, denialMessage, EXIT_DENIED, launch, precheck, type LaunchIO, type Running } from './exec.js';
@@ -9,6 +10,7 @@ import { fileIntents } from './file-intents.js';
 import { CommandInterceptor } from './interception.js';
 import type { Session } from './sessions.js';
 import { sessionTrash } from './trash.js';
+import { approvalTimeoutMs } from '../approvals/manager.js';
 
 export interface GovernedRequest {
   file: string; // what to spawn (the real shell for shim calls)
@@ -78,11 +80,38 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     ctx.audit.record({ ...base, type: 'command_refused', rule: 'security.minimum_mode', message: ctx.sandbox.report.refusal, fields: { command: text } });
     return refuse(`agentsh: command refused: ${ctx.sandbox.report.refusal}\n`);
   }
-  // approve reaches here only when approvals are enabled; until the approvals service
-  // exists nobody can answer, so it fails closed.
   if (d.decision === 'deny') return refuse(ctx.redactText(denialMessage(d)));
-  if (d.decision === 'approve') return refuse(`agentsh: command needs approval (rule=${d.rule}) and no approver is connected: ${d.message}\n`);
+  // approve reaches here only when approvals are enabled: the command waits for a human.
+  if (d.decision === 'approve') {
+    if (!ctx.approvals) return refuse(`agentsh: command needs approval (rule=${d.rule}) and no approver is connected: ${d.message}\n`);
+    const { approval, outcome } = ctx.approvals.request({
+      sessionId: session.id,
+      commandId,
+      kind: 'command',
+      rule: d.rule,
+      message: ctx.redactText(d.message),
+      target: text,
+      timeoutMs: approvalTimeoutMs(ctx.config.approvals.timeout, d.timeoutMs),
+    });
+    const held = new HeldRunning();
+    const status = outcome.then((o) => {
+      if (!o.approved) {
+        count('denied');
+        io.stderr(Buffer.from(`agentsh: command not approved (rule=${d.rule}, approval ${approval.id}: ${o.approval.status}${o.approval.reason ? `: ${o.approval.reason}` : ''})\n`));
+        held.refuse();
+        return EXIT_DENIED;
+      }
+      const run = start(approvedRules(d));
+      if (run.running) held.attach(run.running);
+      else held.refuse();
+      return run.status;
+    });
+    return { commandId, decision: summary, running: held, status };
+  }
+  return start(new Set());
 
+  /** approved: the rules a human approved for this command (its direct execs are covered). */
+  function start(approved: ReadonlySet<string>): GovernedRun {
   // SHLVL: the child's stdin is a socketpair, and bash sources ~/.bashrc when stdin is a
   // socket and SHLVL is unset ("run by rshd"); a toolbox's pipes never trigger that.
   const env = childEnv(session, d, req.env, { SHLVL: req.env.SHLVL ?? '1', ...ctx.inject, ...ctx.sandbox.networkEnv(session), AGENTSH_SESSION_ID: session.id, AGENTSH_GOVERNED_FD: '3' });
@@ -101,7 +130,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     const plan = ctx.launcher
       ? ctx.sandbox.planFor(session, { cwd: req.cwd, ...(req.uid !== undefined ? { uid: req.uid } : {}), ...(req.gid !== undefined ? { gid: req.gid } : {}), trashDir: trash?.dir ?? null, ...(resources ? { extra: resources.planPart } : {}) })
       : null;
-    const interceptor = plan?.plan.notify?.length ? new CommandInterceptor(ctx, session, commandId, verdict.invocation !== null, trash) : null;
+    const interceptor = plan?.plan.notify?.length ? new CommandInterceptor(ctx, session, commandId, verdict.invocation !== null, trash, approved) : null;
     running = launch(
       {
         launcher: ctx.launcher,
@@ -161,4 +190,62 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     },
   );
   return { commandId, decision: summary, running, status };
+  }
 }
+
+/** The approve rules a command's pre-check matched: the whole command line's and each simple command's. */
+function approvedRules(d: PolicyDecision | ShellDecision): Set<string> {
+  const rules = new Set([d.rule]);
+  if ('commands' in d) for (const c of d.commands) if (c.decision.decision === 'approve') rules.add(c.decision.rule);
+  return rules;
+}
+
+/**
+ * The command while it waits for approval: stdin is kept (bounded) until the real process
+ * exists; signals before that have nothing to reach. Resolves like the real one.
+ */
+class HeldRunning implements Running {
+  pid = 0;
+  private real: Running | null = null;
+  private readonly stdin: Buffer[] = [];
+  private stdinBytes = 0;
+  private ended = false;
+  private settle!: (r: Awaited<Running['done']>) => void;
+  readonly done: Running['done'] = new Promise((resolve) => (this.settle = resolve));
+
+  attach(r: Running): void {
+    this.real = r;
+    this.pid = r.pid;
+    for (const c of this.stdin) r.writeStdin(c);
+    this.stdin.length = 0;
+    if (this.ended) r.endStdin();
+    void r.done.then(this.settle, () => this.refuse());
+  }
+
+  refuse(): void {
+    this.settle({ status: EXIT_DENIED, timedOut: false, stdoutBytes: 0, stderrBytes: 0, excerpt: { stdout: '', stderr: '' } });
+  }
+
+  writeStdin(chunk: Buffer): void {
+    if (this.real) return this.real.writeStdin(chunk);
+    // A held command's stdin waits in memory: bounded like a stdin script.
+    if (this.stdinBytes + chunk.length > HELD_STDIN_MAX) return;
+    this.stdinBytes += chunk.length;
+    this.stdin.push(chunk);
+  }
+
+  endStdin(): void {
+    if (this.real) this.real.endStdin();
+    else this.ended = true;
+  }
+
+  signal(sig: NodeJS.Signals | number): void {
+    this.real?.signal(sig);
+  }
+
+  resume(): void {
+    this.real?.resume();
+  }
+}
+
+const HELD_STDIN_MAX = 16 << 20;

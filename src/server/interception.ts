@@ -14,6 +14,7 @@ import type { CompiledPolicy } from '../policy/compile.js';
 import type { PolicyDecision } from '../policy/decision.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import type { Notification, Verdict } from '../sandbox/launcher.js';
+import { approvalTimeoutMs } from '../approvals/manager.js';
 import type { ServerContext } from './context.js';
 import { precheck, SHELLS } from './exec.js';
 import type { Session } from './sessions.js';
@@ -48,13 +49,15 @@ export class CommandInterceptor {
     /** The top-level command runs a shell whose script was pre-checked: its children are "direct" (depth 0). */
     private readonly topIsShell: boolean,
     private readonly trash: TrashTarget | null,
+    /** Rules a human approved for this command: the direct execs they cover need no second approval. */
+    private readonly approvedRules: ReadonlySet<string> = new Set(),
   ) {}
 
-  handle(n: Notification): Verdict {
+  handle(n: Notification): Verdict | Promise<Verdict> {
     this.currentId = n.id;
     switch (n.kind) {
       case 'exec':
-        return this.exec(n);
+        return this.exec(n, true);
       case 'signal':
         return this.signal(n);
       case 'unlink':
@@ -74,8 +77,8 @@ export class CommandInterceptor {
    */
   notice(n: Notification): void {
     if (n.kind !== 'exec') return;
-    const v = this.exec(n);
-    if (v.kind !== 'continue') {
+    const v = this.exec(n, false);
+    if (v instanceof Promise || v.kind !== 'continue') {
       this.ctx.audit.record({ type: 'exec_unasked_mismatch', session_id: this.session.id, command_id: this.commandId, decision: 'allow', message: 'an exec the policy refuses was not on the supervisor\'s ask list and ran', fields: { path: n.path, pid: n.pid } });
     }
   }
@@ -93,7 +96,8 @@ export class CommandInterceptor {
     }
   }
 
-  private exec(n: Extract<Notification, { kind: 'exec' }>): Verdict {
+  /** `mayHold`: the caller is stopped in the kernel and can wait for an approval (not for notices: those already ran). */
+  private exec(n: Extract<Notification, { kind: 'exec' }>, mayHold: boolean): Verdict | Promise<Verdict> {
     if (this.first) {
       // The command itself, already decided by the pre-check.
       this.first = false;
@@ -117,7 +121,9 @@ export class CommandInterceptor {
     // The pre-check: command_rules for the program, and for a nested shell its script too —
     // its builtins (kill, enable …) never reach exec, so `sh -c 'kill …'` from Python is
     // decided on its script.
-    const d = precheck(this.session, [n.path, ...n.argv.slice(1)], { cwd: n.cwd, depth }).decision;
+    const checked = precheck(this.session, [n.path, ...n.argv.slice(1)], { cwd: n.cwd, depth }).decision;
+    const covered = checked.decision === 'approve' && depth === 0 && this.approvedRules.has(checked.rule);
+    const d: PolicyDecision = covered ? { ...checked, decision: 'allow', message: `approved with the command: ${checked.message}` } : checked;
     const allowed = d.decision === 'allow' || d.decision === 'audit';
     this.audit('exec', d, {
       path: n.path,
@@ -127,9 +133,38 @@ export class CommandInterceptor {
       cwd: n.cwd,
       ...(base ? { parent_image: base.path } : {}),
     });
+    if (d.decision === 'approve' && mayHold && this.ctx.approvals) {
+      // One answer per process and argv: an exec retried along PATH (ENOENT, then the next
+      // directory) is the same request, not a new one for the human.
+      const key = `${n.pid}\0${posix.basename(n.path)}\0${n.argv.slice(1).join('\0')}`;
+      const known = this.execAnswers.get(key);
+      const answer = known ?? this.askExec(n, d);
+      if (!known) this.execAnswers.set(key, answer);
+      return answer.then((approved): Verdict => {
+        if (!approved) return { kind: 'errno', errno: EACCES };
+        this.images.set(n.pid, { depth, path: n.path });
+        return { kind: 'continue' };
+      });
+    }
     if (!allowed) return { kind: 'errno', errno: EACCES };
     this.images.set(n.pid, { depth, path: n.path });
     return { kind: 'continue' };
+  }
+
+  private readonly execAnswers = new Map<string, Promise<boolean>>();
+
+  /** Asks a human about an exec; the whole command's interception waits with it (one notification at a time). */
+  private askExec(n: Extract<Notification, { kind: 'exec' }>, d: PolicyDecision): Promise<boolean> {
+    const { outcome } = this.ctx.approvals!.request({
+      sessionId: this.session.id,
+      commandId: this.commandId,
+      kind: 'exec',
+      rule: d.rule,
+      message: this.ctx.redactText(d.message),
+      target: this.ctx.redactText(n.argv.join(' ')),
+      timeoutMs: approvalTimeoutMs(this.ctx.config.approvals.timeout, d.timeoutMs),
+    });
+    return outcome.then((o) => o.approved);
   }
 
   private signal(n: Extract<Notification, { kind: 'signal' }>): Verdict {

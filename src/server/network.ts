@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { parseHostPort } from '../config/load.js';
+import { approvalTimeoutMs } from '../approvals/manager.js';
 import { DnsStub } from '../net/dns-stub.js';
 import { NetGateway } from '../net/gateway.js';
 import { SessionProxy } from '../net/proxy.js';
@@ -61,8 +62,18 @@ export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPo
           if (typeof redacted.url === 'string') redacted.url = ctx.redactText(redacted.url);
           ctx.audit.record({ type, session_id: s.id, decision, rule, message: ctx.redactText(message), fields: redacted });
         },
-        // The approvals service plugs in here; until it exists nobody can answer: refused.
-        approve: async () => false,
+        approve: async (d, target) => {
+          if (!ctx.approvals) return false;
+          const { outcome } = ctx.approvals.request({
+            sessionId: s.id,
+            kind: 'network',
+            rule: d.rule,
+            message: ctx.redactText(d.message),
+            target: `${target.host}:${target.port}${target.ip && target.ip !== target.host ? ` (${target.ip})` : ''}`,
+            timeoutMs: approvalTimeoutMs(config.approvals.timeout, d.timeoutMs),
+          });
+          return (await outcome).approved;
+        },
       };
       netSessions.set(s, ns);
     }

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { ApprovalManager } from '../approvals/manager.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { OpaqueMode } from '../policy/engine.js';
 import { parseHostPort } from '../config/load.js';
@@ -79,6 +80,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     launcher,
     sandbox,
     counters: new Map(),
+    approvals: null,
   };
   const handler = apiHandler(ctx, state);
 
@@ -100,6 +102,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   }
   ctx.audit = audit;
+  if (config.approvals.enabled) {
+    ctx.approvals = new ApprovalManager({
+      audit: (r) => ctx.audit.record({ ...r, message: ctx.redactText(r.message) }),
+      journal: join(runDir, 'approvals.json'),
+      onPending: (a) => log(`agentsh: approval ${a.id} pending (${a.kind}, rule ${a.rule}): ${a.target} — agentsh approve resolve ${a.id} allow|deny`),
+    });
+    for (const a of ctx.approvals.recoverJournal()) log(`agentsh: approval ${a.id} was pending when the previous server stopped: recorded as failed (the operation did not run)`);
+  }
   state.token = randomBytes(32).toString('hex');
   writeFileSync(paths.tokenFile, `${state.token}\n`, { mode: 0o600 });
   chmodSync(paths.tokenFile, 0o600);
@@ -148,6 +158,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const reaper = setInterval(() => {
     for (const { session, reason } of ctx.sessions.expire()) {
       ctx.sandbox.forget(session);
+      ctx.approvals?.endSession(session.id);
       ctx.audit.record({ type: 'session_expired', session_id: session.id, fields: { reason, commands: session.commands } });
     }
     purgeTrashes(ctx);
@@ -164,6 +175,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       state.ready = false;
       clearInterval(reaper);
       const closeServer = (s: Server | HttpServer) => new Promise<void>((r) => s.close(() => r()));
+      ctx.approvals?.close();
       ctx.sessions.destroyAll();
       ctx.audit.record({ type: 'server_stop', fields: { pid: process.pid } });
       for (const s of [tcp, unix]) (s as HttpServer).closeAllConnections?.();
