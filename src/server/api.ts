@@ -9,6 +9,7 @@ import { runGoverned } from './governed.js';
 import { SessionError } from './sessions.js';
 import { HttpError, json, readJson } from './http-util.js';
 import { operatorRoute } from './api-operator.js';
+import { consoleAuth, serveConsole } from './console.js';
 import { toolboxExec, toolboxUser, forbiddenToolboxVars } from './toolbox.js';
 
 
@@ -64,8 +65,13 @@ async function handle(ctx: ServerContext, state: ApiState, req: IncomingMessage,
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
     return void res.end(metrics(ctx, state));
   }
+  if (await serveConsole(req, res, state)) return;
   if (!path.startsWith('/api/')) throw new HttpError(404, `no route ${method} ${path}`, 'E_NOT_FOUND');
-  if (!authorised(req, state.token)) throw new HttpError(401, 'missing or wrong API token', 'E_UNAUTHORIZED');
+  if (!authorised(req, state.token)) {
+    const c = consoleAuth(req, state);
+    if (c === 'forbidden') throw new HttpError(403, 'a console request that changes something needs the header X-Agentsh-Console: 1 and this origin', 'E_FORBIDDEN');
+    if (c !== 'ok') throw new HttpError(401, 'missing or wrong API token', 'E_UNAUTHORIZED');
+  }
 
   if (path === '/api/toolbox/exec' && method === 'POST') return toolbox(await readJson(req), res);
   const parts = path.split('/').filter(Boolean); // api, v1, …

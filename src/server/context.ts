@@ -22,6 +22,7 @@ export interface EventFilter {
   session_id?: string;
   types?: string[];
   since?: string;
+  /** The newest `limit` events are returned (oldest first). */
   limit?: number;
 }
 
