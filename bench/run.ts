@@ -28,6 +28,9 @@ async function main(): Promise<void> {
   // proxy and from inside a sandbox (relay → gateway → proxy), loopback only.
   const { benchNet } = await import('./net.bench.js');
   sections.push(...(await benchNet()));
+  // The LLM proxy: latency added per request and per streamed chunk, against a stand-in provider on loopback.
+  const { benchLlm } = await import('./llm.bench.js');
+  sections.push(...(await benchLlm()));
   const { benchShim } = await import('./shim.bench.js');
   sections.push({ title: 'Shell shim start-up', budget: '~1 ms', results: await benchShim() });
   sections.push({ title: 'Policy decisions (seed policy)', budget: '≤ 2 µs median per decision', results: benchPolicy(`${REPO}test/fixtures/seed/default.yaml`) });
@@ -37,6 +40,9 @@ async function main(): Promise<void> {
   sections.push({ title: 'Audit log with the HMAC chain', budget: '≥ 20k events/s, nothing lost', results: await benchAudit() });
   const { benchDlp } = await import('./dlp.bench.js');
   sections.push({ title: 'DLP redaction of command output', budget: '≥ 100 MB/s', results: await benchDlp() });
+  const { benchDlpCorpus } = await import('./dlp-corpus.bench.js');
+  const dlpCorpus = await benchDlpCorpus();
+  sections.push({ title: 'DLP on the labelled corpus (test/fixtures/dlp-corpus)', budget: '≥ 100 MB/s; F1 ≥ 0.95 overall', results: dlpCorpus.results, prose: dlpCorpus.prose });
 
   const fmt = (ns: number) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
   const lines: string[] = [];

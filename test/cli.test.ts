@@ -157,3 +157,56 @@ describe('agentsh CLI', () => {
     assert.equal(policy.additionalProperties, false);
   });
 });
+
+describe('agentsh dlp', () => {
+  // built from parts at run time (no live-looking literal in the repository)
+  const key = 'AKIA' + 'QWERTYUIOPASDFGH';
+  const input = `plain line\nkey=${key} mail ann@corp-mail.io\n\tindented, unicode größe ✓\nlast line without newline`;
+  const keyStart = Buffer.byteLength('plain line\nkey=');
+  const mailStart = Buffer.byteLength(`plain line\nkey=${key} mail `);
+
+  it('dlp redact: secrets replaced, every other line byte for byte', () => {
+    const r = cli(['dlp', 'redact']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    const red = cli(['dlp', 'redact'], { input });
+    assert.equal(red.code, 0, red.stderr);
+    assert.equal(red.stdout, 'plain line\nkey=[REDACTED:AWS_ACCESS_KEY_ID] mail [REDACTED:EMAIL]\n\tindented, unicode größe ✓\nlast line without newline');
+    assert.equal(red.stderr, '');
+    // the seed's custom patterns win ties with their own labels; mode does not matter here
+    const seed = cli(['dlp', 'redact', '--config', SEED_CONFIG], { input: `x ${key}\n` });
+    assert.equal(seed.stdout, 'x [REDACTED:AWS_KEY]\n');
+  });
+
+  it('dlp scan: TYPE, START, END in bytes; exit 1 when something is found, 0 when not', () => {
+    const r = cli(['dlp', 'scan'], { input });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, `aws_access_key_id\t${keyStart}\t${keyStart + 20}\nemail\t${mailStart}\t${mailStart + 16}\n`);
+    const j = cli(['dlp', 'scan', '--json'], { input });
+    assert.equal(j.code, 1);
+    assert.deepEqual(JSON.parse(j.stdout), [
+      { type: 'aws_access_key_id', display: 'AWS_ACCESS_KEY_ID', start: keyStart, end: keyStart + 20 },
+      { type: 'email', display: 'EMAIL', start: mailStart, end: mailStart + 16 },
+    ]);
+    const clean = cli(['dlp', 'scan', '--json'], { input: 'nothing to see\n' });
+    assert.equal(clean.code, 0);
+    assert.deepEqual(JSON.parse(clean.stdout), []);
+    assert.equal(cli(['dlp', 'scan'], { input: 'nothing\n' }).stdout, '');
+  });
+
+  it('dlp verbs honour the config: custom patterns, allowlist, disabled detectors; a bad config is exit 2', () => {
+    const cfg = join(tmp, 'dlp.yaml');
+    writeFileSync(cfg, `dlp:\n  mode: audit\n  custom_patterns:\n    - name: ticket\n      display: TICKET\n      regex: "TICKET-[0-9]+"\n  allowlist:\n    - "${key}"\n  disabled_detectors: [email]\n`);
+    const r = cli(['dlp', 'redact', '-c', cfg], { input });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, input, 'allowlisted key, email off');
+    assert.equal(cli(['dlp', 'redact', '-c', cfg], { input: 'see TICKET-42\n' }).stdout, 'see [REDACTED:TICKET]\n');
+    assert.equal(cli(['dlp', 'scan', '-c', cfg], { input: 'see TICKET-42\n' }).stdout, 'ticket\t4\t13\n');
+    const bad = join(tmp, 'dlp-bad.yaml');
+    writeFileSync(bad, 'dlp:\n  allowlist:\n    - "re:(unclosed"\n');
+    const b = cli(['dlp', 'scan', '-c', bad], { input: 'x\n' });
+    assert.equal(b.code, 2);
+    assert.match(b.stderr, /dlp-bad\.yaml:3:\d+: error: .*invalid RE2 regex/);
+    noStack(b.stderr);
+  });
+});

@@ -157,13 +157,13 @@ test('env overrides as agentsh', () => {
 });
 
 test('bad env overrides are reported', () => {
-  const ds = loadErr(() => text('', { env: { AGENTSH_DLP_MODE: 'block', AGENTSH_HTTP_ADDR: 'nohost', AGENTSH_PROXY_PORT: 'abc' } }));
+  const ds = loadErr(() => text('', { env: { AGENTSH_DLP_MODE: 'tokenize', AGENTSH_HTTP_ADDR: 'nohost', AGENTSH_PROXY_PORT: 'abc' } }));
   assert.deepEqual(ds.map((d) => [d.severity, d.code, d.path.join('.')]).sort(), [
     ['error', 'invalid-env', 'dlp.mode'],
     ['error', 'invalid-env', 'server.http.addr'],
     ['warning', 'invalid-env', 'proxy.port'],
   ]);
-  assert.match(ds.find((d) => d.path[0] === 'dlp')!.message, /^AGENTSH_DLP_MODE="block": not one of: redact, disabled/);
+  assert.match(ds.find((d) => d.path[0] === 'dlp')!.message, /^AGENTSH_DLP_MODE="tokenize": not one of: redact, block, audit, disabled/);
 });
 
 test('${VAR} and $VAR are expanded; unset ones warn at their position', () => {
@@ -247,6 +247,22 @@ test('invalid regex in custom_patterns reports the RE2 error', () => {
   assert.match(re.message, /invalid perl operator/);
   const dup = one(ds, 'duplicate-name');
   assert.deepEqual([dup.line, dup.path.join('.')], [7, 'dlp.custom_patterns.2.name']);
+});
+
+test('dlp extensions: block/audit modes, allowlist regexes checked, unknown detector names warned', () => {
+  for (const mode of ['block', 'audit']) assert.equal(text(`dlp:\n  mode: ${mode}\n`).config.dlp.mode, mode);
+  const ok = text('dlp:\n  allowlist:\n    - "sk_test_public_demo"\n    - "re:AKIA[A-Z0-9]{12}TEST"\n  disabled_detectors: [phone, generic_secret]\n');
+  assert.deepEqual(ok.diagnostics, []);
+  assert.deepEqual(ok.config.dlp.allowlist, ['sk_test_public_demo', 're:AKIA[A-Z0-9]{12}TEST']);
+  assert.deepEqual(ok.config.dlp.disabled_detectors, ['phone', 'generic_secret']);
+  assert.deepEqual(text('').config.dlp.allowlist, []);
+  assert.deepEqual(text('').config.dlp.disabled_detectors, []);
+  const bad = loadErr(() => text('dlp:\n  allowlist:\n    - "re:(?=x)"\n'));
+  const re = one(bad, 'invalid-regex');
+  assert.deepEqual([re.line, re.path.join('.')], [3, 'dlp.allowlist.0']);
+  const warn = text('dlp:\n  disabled_detectors:\n    - github_token\n').diagnostics;
+  assert.deepEqual(warn.map((d) => [d.severity, d.code, d.line, d.path.join('.')]), [['warning', 'unknown-value', 3, 'dlp.disabled_detectors.0']]);
+  assert.match(warn[0]!.message, /no built-in DLP detector is called 'github_token'.*github_pat_classic/);
 });
 
 test('bad enum values', () => {

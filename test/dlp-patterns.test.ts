@@ -52,9 +52,11 @@ test('credit cards: Luhn, issuer prefixes and lengths', () => {
   assert.ok(!luhnValid('4111111111111112'));
   const card = new Redactor(builtinDetectors.filter((d) => d.group === 'credit_card'));
   const found = (s: string) => card.redact(`n ${s} .`).findings.length === 1;
-  for (const ok of [withLuhn('411111111111'), withLuhn('401288888888188'), withLuhn('37828224631000'), withLuhn('3056930902590'), withLuhn('622126000000000')]) {
+  for (const ok of [withLuhn('411111111112'), withLuhn('401288888888189'), withLuhn('37828224631001'), withLuhn('3056930902591'), withLuhn('622126000000001')]) {
     assert.ok(found(ok), `${ok} is a card`);
   }
+  // published test numbers are not cards anyone owns
+  for (const no of ['4111 1111 1111 1111', '4242424242424242', '4012888888881881', '5555 5555 5555 4444', '3782 822463 10005']) assert.ok(!found(no), `${no} is a test card`);
   for (const no of [
     withLuhn('41111111111111'), // Visa with 15 digits
     withLuhn('510510510510510'.slice(0, 14)), // Mastercard with 15 digits
@@ -67,22 +69,30 @@ test('credit cards: Luhn, issuer prefixes and lengths', () => {
   }
 });
 
-test('SSN: valid ranges only, dashed form only', () => {
+test('SSN: valid ranges only; undashed only right after the word SSN', () => {
   const ssn = new Redactor(builtinDetectors.filter((d) => d.group === 'ssn'));
-  const found = (s: string) => ssn.redact(`ssn ${s}.`).findings.length;
+  const found = (s: string) => ssn.redact(`id ${s}.`).findings.length;
   assert.equal(found('001-01-0001'), 1);
   assert.equal(found('899-99-9999'), 1);
   assert.equal(found('665-12-3456'), 1);
   for (const no of ['000-12-3456', '666-12-3456', '900-12-3456', '999-12-3456', '536-00-1234', '536-22-0000', '111-11-1111', '536 22 1234', '536221234', '1536-22-1234', '536-22-12345']) {
     assert.equal(found(no), 0, no);
   }
+  // with the keyword, the undashed and spaced forms count (same ranges)
+  const kw = (s: string) => ssn.redact(s).text;
+  assert.equal(kw('SSN: 536221234'), 'SSN: [REDACTED:US_SSN]');
+  assert.equal(kw('ssn 536 22 1234.'), 'ssn [REDACTED:US_SSN].');
+  assert.equal(kw('Social Security Number: 536-22-1234'), 'Social Security Number: [REDACTED:US_SSN]');
+  for (const no of ['SSN: 666221234', 'SSN: 123456789', 'lessn 536221234', 'SSN: 5362212345']) assert.equal(kw(no), no, no);
 });
 
 test('phones: NANP needs separators or +1; international needs +', () => {
   const phone = new Redactor(builtinDetectors.filter((d) => d.group === 'phone'));
   const found = (s: string) => phone.redact(`tel ${s} ok`).findings.length;
-  for (const ok of ['(212) 555-0100', '(212)555-0100', '212-555-0100', '+1-212-555-0100', '+1.212.555.0100', '+49 30 901820', '+33 1 42 68 53 00']) assert.equal(found(ok), 1, ok);
-  for (const no of ['2125550100', '212 555 0100', '112-555-0100', '212-055-0100', '212-555-01000', '12.212.555.0100', '+1234', 'x212-555-0100']) assert.equal(found(no), 0, no);
+  for (const ok of ['(212) 555-0300', '(212)555-0300', '212-555-0300', '+1-212-555-0300', '+1.212.555.0300', '+49 30 901820', '+33 1 42 68 53 00']) assert.equal(found(ok), 1, ok);
+  for (const no of ['2125550300', '212 555 0300', '112-555-0300', '212-055-0300', '212-555-03000', '12.212.555.0300', '+1234', 'x212-555-0300']) assert.equal(found(no), 0, no);
+  // 555-0100 … 555-0199 are reserved for fiction and documentation
+  for (const no of ['(212) 555-0100', '212-555-0199', '+1 415 555 0142']) assert.equal(found(no), 0, no);
 });
 
 test('emails: real addresses, not documentation or file names', () => {
@@ -92,7 +102,14 @@ test('emails: real addresses, not documentation or file names', () => {
   assert.equal(redact('to bob.smith@mail.example.org.'), 'to bob.smith@mail.example.org.'); // *.example.org
   assert.equal(redact('x@sub.corp.net, y@corp.io'), '[REDACTED:EMAIL], [REDACTED:EMAIL]');
   assert.equal(redact('root@localhost admin@box.local'), 'root@localhost admin@box.local');
-  assert.equal(redact('https://user:hunter2@db.acme.io/x'), 'https://user:[REDACTED:EMAIL]/x');
+  // the password of a URL is no address (the URL detectors redact just the password)
+  assert.equal(redact('https://user:Hunt3r-22@db.acme.io/x'), 'https://user:Hunt3r-22@db.acme.io/x');
+  assert.equal(redact('mailto:ann@acme.com'), 'mailto:[REDACTED:EMAIL]');
+  assert.equal(all.redact('https://user:Hunt3r-22@db.acme.io/x').text, 'https://user:[REDACTED:BASIC_AUTH_URL]@db.acme.io/x');
+  // a URL's user name (a Sentry DSN's key), a message id, a token in a URL: not addresses
+  assert.equal(redact('https://3a1046dce24df0a2@o212245.ingest.sentry.io/6214709'), 'https://3a1046dce24df0a2@o212245.ingest.sentry.io/6214709');
+  assert.equal(redact('<15349299781970.4322810304528547@mg.acme-corp.io>'), '<15349299781970.4322810304528547@mg.acme-corp.io>');
+  assert.equal(redact(`${'a'.repeat(65)}@acme.com`), `${'a'.repeat(65)}@acme.com`);
 });
 
 test('overlapping matches become one redaction: earliest start, then longest', () => {

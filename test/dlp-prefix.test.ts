@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import RE2 from 're2';
 import { loadConfigFile } from '../src/config/load.js';
 import { builtinDetectors, customDetectors, Redactor, StreamRedactor } from '../src/dlp/index.js';
-import { fixedByteLength, hasLeadingAssertion, prefixRegexSource, reserializeForTest } from '../src/dlp/regex-prefix.js';
+import { fixedByteLength, hasLeadingAssertion, leadingRegexSource, prefixRegexSource, reserializeForTest } from '../src/dlp/regex-prefix.js';
 import { POSITIVES } from '../src/dlp/samples.js';
 import { SEED_CONFIG } from './helpers.js';
 
@@ -187,6 +187,68 @@ test('property: without a leading assertion, a search on a view finds what a sea
       const m = re.exec(buf);
       const s = re.search(buf.subarray(from));
       assert.equal(s < 0 ? -1 : from + s, m ? m.index : -1, `/${regex}/ on ${JSON.stringify(text)} from ${from}`);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+// The prefilter (redactor.ts) runs the leading part of every regex in one RE2.Set: a
+// detector it does not flag is not scanned, so every match of a regex must begin with a
+// match of its leading part.
+test('leading parts: every match of a regex begins with a match of its leading part', () => {
+  // [regex, bytes, texts the leading part matches at their start, texts it does not]
+  const cases: [string, number, string[], string[]][] = [
+    ['AKIA[A-Z0-9]{16}', 4, ['AKIA', 'AKIAx'], ['AKI', 'akia']],
+    ['ghp_[A-Za-z0-9]{36}', 4, ['ghp_'], ['ghp']],
+    // a literal run goes on past the 4 bytes
+    ['https://hooks\\.slack\\.com/(?:services|workflows)/[A-Z]{20,}', 4, ['https://hooks.slack.com/'], ['https://example.com/']],
+    // a counted repeat is cut to what is needed
+    ['[2-6][0-9]{3}(?:[ -]?[0-9]){9,15}\\b', 8, ['4111 1111 1111 1', '4111111111111'], ['4111 1111 1111', '1111 1111 1111 1']],
+    ['\\bkey-\\d+\\b', 5, ['key-1'], ['key-', 'xkey']],
+    ['(?i)pass(?:w(?:or)?d)?[:=]x', 4, ['pass', 'PASS'], ['pas']],
+    ['(?:ab|cdef)gh', 3, ['abgh', 'cdefgh'], ['abg', 'cdgh']],
+    ['^$', 4, [''], []],
+  ];
+  for (const [regex, need, yes, no] of cases) {
+    const lead = leadingRegexSource(regex, need)!;
+    const re = new RE2(`^(?:${lead})`);
+    for (const t of yes) assert.ok(re.test(t), `${regex} → ${lead} should match ${JSON.stringify(t)}`);
+    for (const t of no) assert.ok(!re.test(t), `${regex} → ${lead} should not match ${JSON.stringify(t)}`);
+  }
+  const detectors = [...builtinDetectors, ...seedCustom];
+  const leads = detectors.map((d) => new RE2(`^(?:${leadingRegexSource(d.regex, d.group && d.group !== 'api_keys' ? 8 : 4) ?? d.regex})`));
+  // every sample's matches
+  for (const p of POSITIVES) {
+    detectors.forEach((d, i) => {
+      for (const m of allMatches(d.regex, p.secret)) assert.ok(leads[i]!.test(m), `${d.name}: match ${JSON.stringify(m.slice(0, 40))} does not begin with its leading part`);
+    });
+  }
+  // and fuzzed text made of bits of secrets and separators
+  const bits = fc.constantFrom(...POSITIVES.map((p) => p.secret.slice(0, 12)), ...POSITIVES.map((p) => p.secret.slice(-10)), ' ', '\n', '=', ':', '@', '.', '-', '_', '1', 'a', 'A', '"', '//');
+  fc.assert(
+    fc.property(fc.array(bits, { maxLength: 20 }), (parts) => {
+      const text = parts.join('');
+      detectors.forEach((d, i) => {
+        for (const m of allMatches(d.regex, text)) assert.ok(leads[i]!.test(m), `${d.name} on ${JSON.stringify(text)}`);
+      });
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test('the prefilter flags every detector that matches (whole redactor, fuzzed text)', () => {
+  const r = new Redactor([...seedCustom, ...builtinDetectors]);
+  assert.ok(r.sets && r.sets.length >= 1);
+  const exact = r.detectors.map((d) => new RE2(d.regex));
+  const bits = fc.constantFrom(...POSITIVES.map((p) => p.secret), ' ', '\n', 'password=', 'x', '@', '4111 ', '-', 'DE89 ');
+  fc.assert(
+    fc.property(fc.array(bits, { maxLength: 8 }), (parts) => {
+      const buf = Buffer.from(parts.join(' '));
+      const flagged = new Set<number>();
+      for (const { set, members } of r.sets!) for (const h of set.match(buf)) flagged.add(members[h]!);
+      exact.forEach((re, i) => {
+        if (re.test(buf)) assert.ok(flagged.has(i), `${r.detectors[i]!.name} matches but is not flagged`);
+      });
     }),
     { numRuns: RUNS },
   );

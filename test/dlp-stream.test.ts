@@ -30,7 +30,7 @@ function streamed(r: Redactor, input: Buffer, cuts: number[], opts = {}): { out:
 }
 
 /** The secret bytes that must not survive redaction. */
-const secretCore = (p: (typeof POSITIVES)[number]): string => (p.redacted ? p.secret.replace(/^.*?[=:] ?"?/, '').replace(/"$/, '') : p.secret);
+const secretCore = (p: (typeof POSITIVES)[number]): string => p.value ?? p.secret;
 
 test('a secret split at every possible point is redacted, and equals one-shot', () => {
   for (const p of POSITIVES) {
@@ -178,7 +178,11 @@ test('ordinary text streams without delay; only a possible secret prefix is held
   const s = new StreamRedactor(seed);
   assert.equal(s.push(Buffer.from('Compiling 42 files…\n')).toString(), 'Compiling 42 files…\n');
   assert.equal(s.heldBytes, 0);
-  assert.equal(s.push(Buffer.from('Password: ')).toString(), 'Password: ');
+  // `Password: ` may be followed by one (generic_secret redacts the value of an assignment):
+  // held until the rest of the line says
+  assert.equal(s.push(Buffer.from('Password: ')).toString(), '');
+  assert.equal(s.heldBytes, 10);
+  assert.equal(s.push(Buffer.from('\n')).toString(), 'Password: \n');
   assert.equal(s.heldBytes, 0);
   // `AKIA12` could be the start of a key: held, and released once it cannot be
   assert.equal(s.push(Buffer.from('key AKIA12')).toString(), 'key ');

@@ -17,9 +17,10 @@ setInterval(() => {
 for (const port of ports) {
   const server = createServer((req, res) => {
     process.stdout.write(`req ${req.method} ${req.url} ${req.headers.host ?? ''}\n`);
-    let body = 0;
-    req.on('data', (c: Buffer) => (body += c.length));
-    req.on('end', () => res.end(`upstream-ok ${req.method} ${req.url} ${req.headers.host ?? ''} ${body}\n`));
+    const body: Buffer[] = [];
+    req.on('data', (c: Buffer) => body.push(c));
+    // POST bodies are echoed: the tests read what the LLM proxy forwarded.
+    req.on('end', () => res.end(`upstream-ok ${req.method} ${req.url} ${req.headers.host ?? ''} ${Buffer.concat(body).length}\n${req.method === 'POST' ? Buffer.concat(body).toString() : ''}`));
   });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
 }

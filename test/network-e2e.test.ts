@@ -62,6 +62,9 @@ describe('session network (seed policy, local sandbox)', { skip }, () => {
     const cfg = parseDocument(readFileSync(join(SEED, 'config.yaml'), 'utf8'));
     cfg.setIn(['sandbox', 'network', 'upstream_dns'], ['127.0.0.1:5353']);
     cfg.setIn(['sandbox', 'network', 'allow_host_loopback'], true);
+    // The LLM providers: the test's server in the sandbox's namespace (no real provider is reachable).
+    cfg.setIn(['proxy', 'providers', 'anthropic'], 'http://127.0.0.1:80');
+    cfg.setIn(['proxy', 'providers', 'openai'], 'http://127.0.0.1:80');
     const config = join(root, 'config.yaml');
     writeFileSync(config, cfg.toString());
     process.env.AGENTSH_SANDBOX_ROOT = root;
@@ -176,6 +179,17 @@ print('raw', t(lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPP
     assert.equal(upstreamLog.includes('dns evil.com'), false);
     await expectEvent((e) => e.type === 'dns_query' && e.fields?.name === 'evil.com', 'DNS refusal audited');
     await expectEvent((e) => e.type === 'dns_query' && e.fields?.name === 'github.com', 'DNS answer audited');
+  });
+
+  it('LLM calls go to the LLM proxy, which redacts secrets before the provider sees them', async () => {
+    const key = `AKIA${'Q7'.repeat(8)}`;
+    const body = JSON.stringify({ model: 'claude-test', max_tokens: 5, messages: [{ role: 'user', content: `deploy with ${key} please` }] });
+    const r = await run(`echo "$ANTHROPIC_BASE_URL $OPENAI_BASE_URL"; curl -sS -m 5 -X POST -H 'content-type: application/json' -H 'anthropic-version: 2023-06-01' -H 'x-api-key: test' --data-binary '${body}' "$ANTHROPIC_BASE_URL/v1/messages"`);
+    assert.match(r.stdout, /^http:\/\/127\.0\.0\.1:\d+ http:\/\/127\.0\.0\.1:\d+\/v1$/m);
+    assert.match(r.stdout, /upstream-ok POST \/v1\/messages/, r.all);
+    assert.match(r.stdout, /REDACTED/);
+    assert.doesNotMatch(r.stdout, new RegExp(key), 'the provider never saw the key');
+    await expectEvent((e) => e.type === 'llm_request' && e.fields?.provider === 'anthropic' && Number(e.fields?.redactions) >= 1, 'LLM request audited with its redaction');
   });
 
   it('the agentsh server itself is not reachable through the proxy', async () => {

@@ -156,7 +156,7 @@ describe('governed exec', () => {
 describe('DLP on command output', () => {
   it('redacts secrets in stdout, stderr and the audit excerpt; other bytes pass unchanged', async () => {
     const r = await sh('echo key=AKIAQWERTYUIOPASDFGH; echo "mail bob@corp-mail.io" >&2; echo plain');
-    assert.equal(r.body.stdout, 'key=[REDACTED:AWS_KEY]\nplain\n');
+    assert.equal(r.body.stdout, 'key=[REDACTED:AWS_ACCESS_KEY_ID]\nplain\n');
     assert.equal(r.body.stderr, 'mail [REDACTED:EMAIL]\n');
     await new Promise((res) => setTimeout(res, 300));
     const log = readFileSync(join(srv.dir, 'events.jsonl'), 'utf8');
@@ -164,7 +164,7 @@ describe('DLP on command output', () => {
   });
   it('redacts a secret that straddles output chunks', async () => {
     const r = await sh('printf "AKIAQWER"; sleep 0.2; printf "TYUIOPASDFGH\\n"');
-    assert.equal(r.body.stdout, '[REDACTED:AWS_KEY]\n');
+    assert.equal(r.body.stdout, '[REDACTED:AWS_ACCESS_KEY_ID]\n');
   });
 });
 

@@ -347,7 +347,9 @@ export function makeJwt(r: Rng, claims?: Record<string, unknown>, alg: 'HS256' |
 /** A high-entropy password / secret value (URL-safe unless `symbols`). */
 export function password(r: Rng, symbols = false): string {
   const n = r.int(16, 28);
-  return r.tok(symbols ? ALNUM + '!#%^*_-+=' : ALNUM, n);
+  // symbols that need no quoting in shell words, YAML plain scalars, .env values or URLs
+  // query strings; first character alphanumeric (YAML tags, aliases)
+  return symbols ? r.pick([...ALNUM]) + r.tok(ALNUM + '-_.~+', n - 1) : r.tok(ALNUM, n);
 }
 
 export function genericSecretValue(r: Rng): string {

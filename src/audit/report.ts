@@ -1,6 +1,6 @@
 // `agentsh report SID`: a readable session summary (Markdown, like agentsh's report):
 // overview, decision counts, findings, commands with exit codes and durations, denials with
-// rules and messages, file and network activity, approvals, event counts.
+// rules and messages, file and network activity, LLM usage, approvals, event counts.
 //
 // It reads only the events (field conventions in event.ts), so it works the same on events
 // from SQLite, from a JSONL file, or from a live subscription.
@@ -77,6 +77,7 @@ function target(ev: AuditEvent): string {
     return isNum(f.port) || isStr(f.port) ? `${host}:${f.port}` : host;
   }
   if (ev.type.startsWith('env')) return isStr(f.name) ? f.name : isStr(f.variable) ? f.variable : '';
+  if (ev.type === 'llm_request') return [f.provider, f.endpoint, f.model].filter(isStr).join(' ');
   return commandText(f) ?? (isStr(f.path) ? f.path : isStr(f.target) ? f.target : '');
 }
 
@@ -91,6 +92,26 @@ function order(events: readonly AuditEvent[]): AuditEvent[] {
       return a.i - b.i;
     })
     .map((x) => x.ev);
+}
+
+interface LlmRow {
+  provider: string;
+  model: string;
+  requests: number;
+  /** Forwarded requests that failed (status ≥ 400, no response, cut short). */
+  errors: number;
+  /** Refused by the proxy (DLP block, rate limit, key, endpoint). */
+  refused: number;
+  input: number | null;
+  output: number | null;
+  redactions: number;
+  latencies: number[];
+}
+
+function medianOf(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function tally<K>(m: Map<K, number>, k: K, by = 1): void {
@@ -127,6 +148,9 @@ export function sessionReport(events: readonly AuditEvent[], opts: ReportOptions
   const softDeletes: AuditEvent[] = [];
   const files = new Map<string, { op: string; path: string; decision: string; rule: string; count: number }>();
   const nets = new Map<string, { host: string; port: string; decision: string; rule: string; count: number }>();
+  const llm = new Map<string, LlmRow>();
+  let llmRequests = 0;
+  let llmRedactions = 0;
   let anon = 0;
 
   for (const ev of evs) {
@@ -173,6 +197,23 @@ export function sessionReport(events: readonly AuditEvent[], opts: ReportOptions
       const r = files.get(k);
       if (r) r.count++;
       else files.set(k, { op, path, decision: ev.decision ?? '', rule: ev.rule ?? '', count: 1 });
+    } else if (ev.type === 'llm_request') {
+      llmRequests++;
+      const provider = isStr(f.provider) ? f.provider : '?';
+      const model = isStr(f.model) ? f.model : '—';
+      const k = `${provider}\0${model}`;
+      let r = llm.get(k);
+      if (!r) llm.set(k, (r = { provider, model, requests: 0, errors: 0, refused: 0, input: null, output: null, redactions: 0, latencies: [] }));
+      r.requests++;
+      if (ev.decision === 'deny') r.refused++;
+      else if ((isNum(f.status) && f.status >= 400) || isStr(f.error) || !isNum(f.status) || f.status === 0) r.errors++;
+      if (isNum(f.input_tokens)) r.input = (r.input ?? 0) + f.input_tokens;
+      if (isNum(f.output_tokens)) r.output = (r.output ?? 0) + f.output_tokens;
+      if (isNum(f.redactions)) {
+        r.redactions += f.redactions;
+        llmRedactions += f.redactions;
+      }
+      if (ev.decision !== 'deny' && isNum(f.latency_ms)) r.latencies.push(f.latency_ms);
     } else if (ev.type.startsWith('net')) {
       const host = isStr(f.host) ? f.host : isStr(f.domain) ? f.domain : isStr(f.ip) ? f.ip : '?';
       const port = isNum(f.port) || isStr(f.port) ? String(f.port) : '';
@@ -221,6 +262,7 @@ export function sessionReport(events: readonly AuditEvent[], opts: ReportOptions
   if (redirects.length) findings.push(`- ℹ️ **${redirects.length} redirect${redirects.length === 1 ? '' : 's'}** by policy`);
   const granted = approvals.filter((a) => a.fields?.outcome === 'approved');
   if (granted.length) findings.push(`- ℹ️ **${granted.length} approval${granted.length === 1 ? '' : 's'} granted** (human intervention)`);
+  if (llmRedactions) findings.push(`- ⚠️ **${llmRedactions} DLP finding${llmRedactions === 1 ? '' : 's'} in LLM requests** (see LLM Usage)`);
   if (!destroyed) findings.push('- ℹ️ the session has no session_destroyed event (still running, or the server stopped)');
   push('## Findings', '', ...(findings.length ? findings : ['No findings: nothing was blocked and every command succeeded.']), '');
 
@@ -274,6 +316,18 @@ export function sessionReport(events: readonly AuditEvent[], opts: ReportOptions
     push('| Host | Port | Decision | Rule | Count |', '|---|---|---|---|---|');
     for (const r of netRows.slice(0, cap)) push(`| ${cell(r.host)} | ${cell(r.port)} | ${cell(r.decision)} | ${cell(r.rule)} | ${r.count} |`);
     push(...more(netRows.length - Math.min(netRows.length, cap)));
+  }
+
+  // ---- LLM usage (llm_request events of the LLM proxy)
+  if (llmRequests) {
+    push(`## LLM Usage (${llmRequests} request${llmRequests === 1 ? '' : 's'})`, '');
+    push('| Provider | Model | Requests | Errors | Refused | Input tokens | Output tokens | DLP findings | Median latency |', '|---|---|---|---|---|---|---|---|---|');
+    const rows = [...llm.values()].sort((a, b) => b.requests - a.requests);
+    for (const r of rows.slice(0, cap)) {
+      const lat = r.latencies.length ? formatDuration(medianOf(r.latencies)) : '—';
+      push(`| ${cell(r.provider)} | ${cell(r.model)} | ${r.requests} | ${r.errors} | ${r.refused} | ${cell(r.input)} | ${cell(r.output)} | ${r.redactions} | ${lat} |`);
+    }
+    push(...more(rows.length - Math.min(rows.length, cap)));
   }
 
   // ---- approvals

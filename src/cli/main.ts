@@ -20,6 +20,7 @@ import type { ModeReport, NetworkState } from '../server/sandbox-runtime.js';
 import { registerServerCommands } from './server-cmds.js';
 import { registerSandboxCommands } from './sandbox-cmds.js';
 import { registerTrashCommands } from './trash-cmds.js';
+import { registerDlpCommands } from './dlp-cmds.js';
 import { registerConsoleCommand } from './console-cmd.js';
 import { registerApproveCommands } from './approve-cmds.js';
 
@@ -138,6 +139,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   registerAuditCommands(program, act);
   registerSandboxCommands(program, act);
   registerTrashCommands(program, act);
+  registerDlpCommands(program, act);
   registerConsoleCommand(program, act);
   registerApproveCommands(program, act);
 

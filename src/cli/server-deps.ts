@@ -43,11 +43,15 @@ export async function openAudit(config: ResolvedConfig): Promise<AuditRecorder &
 /**
  * DLP for the server: one redactor for its lifetime (patterns compiled once), a fresh stream
  * state per output stream, and one-shot redaction for text that goes into audit events.
+ * `dlp.mode`: redact and block redact command output (output already produced cannot be
+ * refused); audit passes it through unchanged. Text written to the audit log is redacted in
+ * every mode but disabled: the log must not become a store of the secrets it reports.
  */
 export function dlpForServer(config: ResolvedConfig): { outputFilter: () => OutputFilter | null; redactText: (s: string) => string } {
   const redactor = fromConfig(config.dlp);
+  const forAudit = redactor?.withMode('redact') ?? null;
   return {
     outputFilter: () => (redactor ? new StreamRedactor(redactor) : null),
-    redactText: (s) => (redactor ? redactor.redact(s).text : s),
+    redactText: (s) => (forAudit ? forAudit.redact(s).text : s),
   };
 }

@@ -12,6 +12,7 @@ import { parseDuration } from '../util/duration.js';
 import { validateAgainst } from '../util/validate.js';
 import { MAX_SOURCE_BYTES, readSourceText, YamlSource, type SourcePath } from '../util/yaml-source.js';
 import { expandEnv } from './env-expand.js';
+import { BUILTIN_DETECTOR_NAMES } from '../dlp/patterns.js';
 import {
   APPROVAL_MODES, ConfigSchema, DLP_MODES, LOG_LEVELS, PLATFORM_MODES, PROXY_MODES,
   type AgentshConfig, type LandlockConfig,
@@ -107,7 +108,13 @@ function buildDefaults(dataDir: string, policiesDir: string) {
     development: { debug: false, disable_auth: false, disable_policy: false, pprof: { enabled: false, addr: 'localhost:6060' } },
     proxy: { mode: 'embedded', port: 0, providers: { anthropic: 'https://api.anthropic.com', openai: 'https://api.openai.com' } },
     // Patterns are all-false here on purpose: resolveConfig() applies agentsh's all-or-nothing rule.
-    dlp: { mode: 'redact', patterns: { email: false, phone: false, credit_card: false, ssn: false, api_keys: false }, custom_patterns: [] },
+    dlp: {
+      mode: 'redact',
+      patterns: { email: false, phone: false, credit_card: false, ssn: false, api_keys: false },
+      custom_patterns: [],
+      allowlist: [] as string[],
+      disabled_detectors: [] as string[],
+    },
     llm_storage: { store_bodies: false, retention: { max_age_days: 30, max_size_mb: 500, eviction: 'oldest_first' } },
     security: { mode: 'auto', strict: false, warn_degraded: true },
     landlock: {
@@ -206,6 +213,25 @@ function checkSemantics(raw: AgentshConfig, diag: DiagFn): Diagnostic[] {
       if (first !== undefined) {
         out.push(diag('error', 'duplicate-name', `custom pattern name '${p.name}' is already used by custom_patterns[${first}]; redactions and audit events would be ambiguous`, ['dlp', 'custom_patterns', i, 'name']));
       } else seen.set(p.name, i);
+    });
+  }
+  const allowlist = raw.dlp?.allowlist;
+  if (Array.isArray(allowlist)) {
+    allowlist.forEach((entry, i) => {
+      if (typeof entry !== 'string' || !entry.startsWith('re:')) return;
+      try {
+        new RE2(`^(?:${entry.slice(3)})$`);
+      } catch (err) {
+        out.push(diag('error', 'invalid-regex', `invalid RE2 regex ${JSON.stringify(entry.slice(3))}: ${(err as Error).message}`, ['dlp', 'allowlist', i]));
+      }
+    });
+  }
+  const disabled = raw.dlp?.disabled_detectors;
+  if (Array.isArray(disabled)) {
+    disabled.forEach((name, i) => {
+      if (typeof name === 'string' && !BUILTIN_DETECTOR_NAMES.includes(name)) {
+        out.push(diag('warning', 'unknown-value', `no built-in DLP detector is called '${name}' (built-ins: ${BUILTIN_DETECTOR_NAMES.join(', ')})`, ['dlp', 'disabled_detectors', i]));
+      }
     });
   }
   for (const path of POSITIVE_DURATIONS) {

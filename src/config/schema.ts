@@ -28,7 +28,8 @@ const Section = <P extends Record<string, TSchema>>(props: P, description: strin
 
 export const APPROVAL_MODES = ['local_tty', 'api', 'totp', 'webauthn'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-export const DLP_MODES = ['redact', 'disabled'] as const;
+/** redact (agentsh), disabled (agentsh), block and audit (agentsh extensions, src/dlp/README.md). */
+export const DLP_MODES = ['redact', 'block', 'audit', 'disabled'] as const;
 export const PROXY_MODES = ['embedded', 'disabled', 'mcp-only'] as const;
 export const PLATFORM_MODES = ['auto', 'linux', 'darwin', 'darwin-lima', 'windows', 'windows-wsl2'] as const;
 export const SECURITY_MODES = ['auto', 'full', 'landlock', 'landlock-only', 'minimal'] as const;
@@ -409,17 +410,48 @@ export const ConfigSchema = strictObject(
         mode: Enum(PROXY_MODES, 'LLM proxy mode'),
         port: Port('LLM proxy port (0 = any free port)'),
         providers: Section({ anthropic: Str('Anthropic upstream'), openai: Str('OpenAI upstream') }, 'Upstream LLM APIs'),
+        credentials: Section(
+          {
+            anthropic: Section({ api_key_env: Str('Variable of the agentsh server holding the real Anthropic key') }, 'Anthropic key held by agentsh'),
+            openai: Section({ api_key_env: Str('Variable of the agentsh server holding the real OpenAI key') }, 'OpenAI key held by agentsh'),
+          },
+          'Provider keys held by agentsh (agentsh extension): sandboxes get a placeholder key that the LLM proxy swaps for the real one; requests with any other key are refused',
+        ),
+        rate_limits: Section(
+          {
+            requests_per_minute: Int('Requests per session in any 60 s window (0 or unset: no limit)'),
+            tokens_per_minute: Int('Tokens (input + output, from recorded usage) per session in any 60 s window (0 or unset: no limit)'),
+          },
+          'Per-session limits of the LLM proxy (agentsh extension); over them: 429 with retry-after',
+        ),
       },
       'Embedded LLM proxy',
     ),
     dlp: Section(
       {
-        mode: Enum(DLP_MODES, 'DLP mode'),
+        mode: Enum(
+          DLP_MODES,
+          'DLP mode: redact (replace findings with [REDACTED:LABEL]); block (agentsh extension: the LLM proxy refuses requests with findings, command output is redacted and reported); audit (agentsh extension: report findings, change nothing); disabled',
+        ),
         patterns: Section(
-          { email: Bool(), phone: Bool(), credit_card: Bool(), ssn: Bool(), api_keys: Bool() },
+          {
+            email: Bool('E-mail addresses'),
+            phone: Bool('Phone numbers'),
+            credit_card: Bool('Payment card numbers (Luhn-valid) and IBANs (mod-97-valid)'),
+            ssn: Bool('US Social Security numbers (valid ranges)'),
+            api_keys: Bool('Every credential detector: cloud/API keys and tokens, private keys, JWTs, passwords in URLs and assignments'),
+          },
           'Built-in detectors (agentsh turns all on when none is on)',
         ),
         custom_patterns: Opt(T.Array(CustomPattern, { description: 'Organisation-specific patterns' })),
+        allowlist: Opt(
+          T.Array(T.String({ minLength: 1 }), {
+            description: 'agentsh extension: values never redacted — an exact string, or re:REGEX (RE2, must match the whole value)',
+          }),
+        ),
+        disabled_detectors: Opt(
+          T.Array(T.String({ minLength: 1 }), { description: 'agentsh extension: built-in detectors to turn off, by name (e.g. phone, generic_secret)' }),
+        ),
       },
       'Data loss prevention',
     ),

@@ -27,8 +27,8 @@
 // next bytes. Positions more than `maxMatchBytes` back are always emitted (bounded memory);
 // a match longer than that may be cut (README.md, Limitations).
 import RE2 from 're2';
-import { type Detector, type PatternToggles, type CustomPatternConfig, customDetectors, enabledBuiltins } from './patterns.js';
-import { fixedByteLength, hasLeadingAssertion, prefixRegexSource } from './regex-prefix.js';
+import { type Detector, type PatternToggles, type CustomPatternConfig, LOOKBEHIND, customDetectors, enabledBuiltins } from './patterns.js';
+import { fixedByteLength, hasLeadingAssertion, leadingRegexSource, prefixRegexSource } from './regex-prefix.js';
 
 export interface Finding {
   /** Detector name (custom patterns: the config's `name`). */
@@ -59,7 +59,7 @@ interface Compiled {
   readonly det: Detector;
   readonly re: RE2Instance;
   /** `(?:pre(R))\z`: where a match of this detector could still be in progress (null:
-   *  unknown, hold back a full window). Used only when `Redactor.holdRe` is null. */
+   *  unknown, hold back a full window). Used when the detector is in no hold group. */
   readonly pre: RE2Instance | null;
   /** Every match is this many bytes (0: varies): its start is known from its end, so the
    *  scanner can use RE2's cheap test() instead of exec() (10× less per match). */
@@ -70,29 +70,147 @@ interface Compiled {
   readonly replacement: Buffer;
 }
 
+/** The span comes from RE2's capture indices (a secretGroup without a locator). */
+const captures = (det: Detector): boolean => det.secretGroup !== undefined && det.secretGroup !== 0 && !det.locate;
+
 /** Default bound on the bytes held back by a stream (and on a match it guarantees to see
  *  whole). PEM blocks of RSA-4096 keys are ~3.3 KB, large JWTs a few KB. */
 export const DEFAULT_MAX_MATCH_BYTES = 16 * 1024;
-/** Bytes kept before the emit point as look-behind context (\b, validators). */
-const CONTEXT_BYTES = 8;
+/** Bytes kept before the emit point as look-behind context (\b, validators: LOOKBEHIND). */
+const CONTEXT_BYTES = Math.max(8, LOOKBEHIND);
 const EMPTY = Buffer.alloc(0);
+
+/** What callers do with findings (`dlp.mode`, minus `disabled`, for which there is no
+ *  Redactor at all):
+ *  - `redact`: replace each finding with `[REDACTED:DISPLAY]`;
+ *  - `block`: the same redaction here — a caller that can refuse the content as a whole (the
+ *    LLM proxy refuses the request) does so when there is any finding; one that cannot
+ *    (command output already produced) redacts and reports;
+ *  - `audit`: find and report only; `redact()`, `redactBuffer()` and streams return the
+ *    input unchanged (findings still carry offsets). */
+export type DlpMode = 'redact' | 'block' | 'audit';
+export const REDACTOR_MODES: readonly DlpMode[] = ['redact', 'block', 'audit'];
+
+export interface RedactorOptions {
+  /** Default `redact`. */
+  mode?: DlpMode;
+  /** Findings whose redacted span (or whole regex match) is one of these strings, or fully
+   *  matches one of these `re:`-prefixed RE2 regexes, are dropped (`dlp.allowlist`). */
+  allowlist?: readonly string[];
+}
+
+/** Compiled `dlp.allowlist`: exact strings and anchored RE2 regexes. */
+class Allowlist {
+  private readonly exact: Set<string>;
+  private readonly res: RE2Instance[];
+  constructor(entries: readonly string[]) {
+    this.exact = new Set();
+    this.res = [];
+    for (const [i, entry] of entries.entries()) {
+      if (entry.startsWith('re:')) {
+        try {
+          this.res.push(new RE2(`^(?:${entry.slice(3)})$`));
+        } catch (err) {
+          throw new DlpConfigError(`dlp.allowlist[${i}]: invalid RE2 regex ${JSON.stringify(entry.slice(3))}: ${(err as Error).message}`, `allowlist[${i}]`);
+        }
+      } else this.exact.add(entry);
+    }
+  }
+  get empty(): boolean {
+    return this.exact.size === 0 && this.res.length === 0;
+  }
+  allows(buf: Buffer, s: number, e: number): boolean {
+    if (this.exact.size && this.exact.has(buf.toString('utf8', s, e))) return true;
+    if (this.res.length) {
+      const span = buf.subarray(s, e);
+      for (const re of this.res) if (re.test(span)) return true;
+    }
+    return false;
+  }
+}
+
+interface Shared {
+  detectors: readonly Detector[];
+  compiled: readonly Compiled[];
+  holdGroups: readonly HoldGroup[];
+  holdGroupOf: Int32Array;
+  sets: readonly PrefilterSet[] | null;
+}
+
+/** Some detectors' regexes in one RE2.Set: one DFA pass says which of them match anywhere. */
+interface PrefilterSet {
+  readonly set: RE2SetInstance;
+  readonly members: readonly number[];
+}
+
+/**
+ * The prefilter: RE2.Sets whose one DFA pass over a buffer says which detectors can match in
+ * it. A Set needs no more than the leading few bytes of each detector's regex
+ * (regex-prefix.ts `leadingRegexSource`: every match of the regex begins with a match of its
+ * leading part, so a detector it does not flag cannot match): 4 bytes for credentials and
+ * custom patterns (their prefixes: AKIA, ghp_, sk-a, "pri, pass), 8 for the PII built-ins
+ * (4 digits are any year). Short patterns keep the combined DFA small: with the full regexes
+ * of ~60 detectors in one Set, text dense with near-matches (assignments, digits, URLs — the
+ * labelled corpus) overflows RE2's DFA cache, which is then rebuilt all the time (measured:
+ * 20 MB/s against 500 MB/s for the leading parts, and against ~220 MB/s for three Sets of
+ * full regexes split by kind). A flag the full regex would not give only costs that
+ * detector a scan. Regexes the prefix parser does not understand go in Sets of their own,
+ * whole.
+ */
+const PREFILTER_MAX = 96;
+const PREFILTER_FULL_MAX = 16;
+const leadBytes = (d: Detector): number => (d.source === 'builtin' && d.group !== 'api_keys' ? 8 : 4);
+
+/** Several detectors' prefix regexes in one end-anchored alternation (one reverse-DFA pass
+ *  over the tail answers for all of them). */
+interface HoldGroup {
+  readonly re: RE2Instance;
+  readonly members: readonly number[];
+}
+
+/** Size (regex source characters) of one hold group. One alternation for everything would
+ *  be a single pass, but past a few thousand characters RE2's DFA no longer fits its memory
+ *  budget and falls back to the NFA, 100× slower on long tails (measured: 30 ms vs 0.7 ms
+ *  per 20 KiB tail with the 50 built-ins + the seed's patterns); groups of this size stay
+ *  DFA-fast and cost ~20–40 µs per call each on a 20 KiB tail. */
+const HOLD_GROUP_CHARS = 2500;
 
 export class Redactor {
   readonly detectors: readonly Detector[];
+  /** See DlpMode. */
+  readonly mode: DlpMode;
   /** @internal */
   readonly compiled: readonly Compiled[];
-  /** @internal see the constructor */
-  readonly holdRe: RE2Instance | null;
-  /** @internal one DFA pass that says which detectors match anywhere in a buffer. */
-  readonly set: RE2SetInstance | null;
+  /** @internal see HoldGroup */
+  readonly holdGroups: readonly HoldGroup[];
+  /** @internal per detector: index into holdGroups, or -1 (its own `pre`, or none) */
+  readonly holdGroupOf: Int32Array;
+  /** @internal a few DFA passes that say which detectors match anywhere in a buffer
+   *  (null: no prefilter, every detector scans). */
+  readonly sets: readonly PrefilterSet[] | null;
+  /** @internal null: no allowlist */
+  readonly allow: Allowlist | null;
 
-  constructor(detectors: readonly Detector[]) {
+  constructor(detectors: readonly Detector[], opts: RedactorOptions = {}, shared?: Shared) {
+    const mode = opts.mode ?? 'redact';
+    if (!REDACTOR_MODES.includes(mode)) throw new DlpConfigError(`DLP mode ${JSON.stringify(mode)} is not one of: ${REDACTOR_MODES.join(', ')}`);
+    this.mode = mode;
+    const allow = new Allowlist(opts.allowlist ?? []);
+    this.allow = allow.empty ? null : allow;
+    if (shared) {
+      this.detectors = shared.detectors;
+      this.compiled = shared.compiled;
+      this.holdGroups = shared.holdGroups;
+      this.holdGroupOf = shared.holdGroupOf;
+      this.sets = shared.sets;
+      return;
+    }
     this.detectors = [...detectors];
     const preSources: (string | null)[] = [];
     this.compiled = this.detectors.map((det) => {
       let re: RE2Instance;
       try {
-        re = new RE2(det.regex, det.secretGroup ? 'gd' : 'g');
+        re = new RE2(det.regex, captures(det) ? 'gd' : 'g');
       } catch (err) {
         const where = det.source === 'custom' ? `dlp.custom_patterns '${det.name}'` : `built-in DLP pattern '${det.name}'`;
         throw new DlpConfigError(`${where}: invalid RE2 regex ${JSON.stringify(det.regex)}: ${(err as Error).message}`, det.name);
@@ -107,47 +225,88 @@ export class Redactor {
           pre = null; // too big for RE2: hold back a full window for this detector instead
         }
       }
-      const fixedLen = !det.secretGroup ? (fixedByteLength(det.regex) ?? 0) : 0;
-      const cheapStart = !det.secretGroup && !hasLeadingAssertion(det.regex);
+      const grouped = captures(det);
+      const fixedLen = !grouped ? (fixedByteLength(det.regex) ?? 0) : 0;
+      const cheapStart = !grouped && !hasLeadingAssertion(det.regex);
       return { det, re, pre, fixedLen, cheapStart, replacement: Buffer.from(`[REDACTED:${det.display}]`, 'utf8') };
     });
-    // One end-anchored regex for all detectors: the earliest position any of them could
-    // still be matching from, in one reverse-DFA pass over the tail.
-    let holdRe: RE2Instance | null = null;
-    const withPre = preSources.filter((x, i): x is string => x !== null && this.compiled[i]!.pre !== null);
-    if (withPre.length > 1) {
-      try {
-        holdRe = new RE2(`(?:${withPre.map((x) => `(?:${x})`).join('|')})\\z`, 'g');
-      } catch {
-        holdRe = null;
+    // End-anchored alternations of several detectors' prefix regexes: the earliest position
+    // any of them could still be matching from, in one reverse-DFA pass over the tail per group.
+    const groups: HoldGroup[] = [];
+    const groupOf = new Int32Array(this.compiled.length).fill(-1);
+    let cur: number[] = [];
+    let chars = 0;
+    const close = () => {
+      if (cur.length > 1) {
+        try {
+          const re = new RE2(`(?:${cur.map((i) => `(?:${preSources[i]})`).join('|')})\\z`, 'g');
+          for (const i of cur) groupOf[i] = groups.length;
+          groups.push({ re, members: cur });
+        } catch {
+          // too big for RE2: these detectors use their own prefix regexes
+        }
       }
-    }
-    this.holdRe = holdRe;
-    let set: RE2SetInstance | null = null;
+      cur = [];
+      chars = 0;
+    };
+    this.compiled.forEach((c, i) => {
+      const src = preSources[i];
+      if (!c.pre || src === null || src === undefined) return;
+      if (cur.length && chars + src.length > HOLD_GROUP_CHARS) close();
+      cur.push(i);
+      chars += src.length;
+    });
+    close();
+    this.holdGroups = groups;
+    this.holdGroupOf = groupOf;
+    let sets: PrefilterSet[] | null = null;
     if (this.compiled.length > 1) {
+      const lead: number[] = [];
+      const full: number[] = [];
+      const src = this.detectors.map((d, i) => {
+        const l = leadingRegexSource(d.regex, leadBytes(d));
+        (l === null ? full : lead).push(i);
+        return l ?? d.regex;
+      });
       try {
-        set = new RE2.Set(this.detectors.map((d) => d.regex));
+        sets = [];
+        for (const [members, max] of [[lead, PREFILTER_MAX], [full, PREFILTER_FULL_MAX]] as const) {
+          for (let j = 0; j < members.length; j += max) {
+            const part = members.slice(j, j + max);
+            sets.push({ set: new RE2.Set(part.map((i) => src[i]!)), members: part });
+          }
+        }
       } catch {
-        set = null;
+        sets = null; // no prefilter: every detector scans
       }
     }
-    this.set = set;
+    this.sets = sets;
+  }
+
+  /** The same detectors (nothing recompiled) with another mode; the allowlist is kept. */
+  withMode(mode: DlpMode): Redactor {
+    if (mode === this.mode) return this;
+    const r = new Redactor([], { mode }, this);
+    (r as { allow: Allowlist | null }).allow = this.allow;
+    return r;
   }
 
   /** Redacts a buffer; findings carry byte offsets. Returns the input itself when nothing
-   *  was found. */
+   *  was found (and always in `audit` mode). */
   redactBuffer(input: Buffer): { buffer: Buffer; findings: Finding[] } {
     const findings: Finding[] = [];
     const sc = new Scanner(this, { maxMatchBytes: Infinity, onFinding: (f) => findings.push(f) });
     const out = sc.end(input);
-    return { buffer: findings.length ? out : input, findings };
+    return { buffer: findings.length && this.mode !== 'audit' ? out : input, findings };
   }
 
-  /** Redacts a string (matched as UTF-8); findings carry UTF-16 offsets into `text`. */
+  /** Redacts a string (matched as UTF-8); findings carry UTF-16 offsets into `text`. In
+   *  `audit` mode the text comes back unchanged. */
   redact(text: string): { text: string; findings: Finding[] } {
     const buf = Buffer.from(text, 'utf8');
     const { findings } = this.redactBuffer(buf);
     if (!findings.length) return { text, findings };
+    const audit = this.mode === 'audit';
     const ascii = buf.length === text.length;
     // byte offset → UTF-16 offset, walking forward once (findings are in order)
     let bytePos = 0;
@@ -169,17 +328,23 @@ export class Redactor {
     for (const f of findings) {
       const start = toChar(f.start, false);
       const end = toChar(f.end, true);
-      parts.push(text.slice(last, start), `[REDACTED:${f.display}]`);
+      if (!audit) parts.push(text.slice(last, start), `[REDACTED:${f.display}]`);
       last = end;
       out.push({ ...f, start, end });
     }
+    if (audit) return { text, findings: out };
     parts.push(text.slice(last));
     return { text: parts.join(''), findings: out };
   }
 
-  /** Findings only (byte offsets). */
+  /** Findings only (byte offsets), whatever the mode. */
   scanBuffer(input: Buffer): Finding[] {
     return this.redactBuffer(input).findings;
+  }
+
+  /** Findings only (UTF-16 offsets into `text`), whatever the mode. */
+  scan(text: string): Finding[] {
+    return this.redact(text).findings;
   }
 }
 
@@ -187,25 +352,34 @@ export interface DlpConfigLike {
   mode?: string;
   patterns?: PatternToggles;
   custom_patterns?: readonly CustomPatternConfig[];
+  /** agentsh extension: exact strings, or `re:`-prefixed RE2 regexes, never redacted. */
+  allowlist?: readonly string[];
+  /** agentsh extension: built-in detector names to leave out. */
+  disabled_detectors?: readonly string[];
 }
 
 /**
  * The redactor for a config's `dlp` section, or null when DLP is off.
  *
- * - `mode: redact` (agentsh's default, and the seed's): output is redacted with the
- *   `custom_patterns` (in config order; they win ties) and the enabled built-ins
- *   (`patterns`, with agentsh's rule that none on means all on).
+ * Detectors: the `custom_patterns` (in config order; they win ties) and the enabled
+ * built-ins (`patterns`, with agentsh's rule that none on means all on; minus
+ * `disabled_detectors`); `allowlist` drops matching findings.
+ *
+ * - `mode: redact` (agentsh's default, and the seed's), `block`, `audit`: a Redactor whose
+ *   `mode` says what callers do with findings (see DlpMode).
  * - `mode: disabled`: null — no detector is compiled, output passes through untouched and no
  *   finding is recorded anywhere.
  *
- * A custom pattern that RE2 rejects throws a DlpConfigError naming it.
+ * A custom pattern or allowlist regex that RE2 rejects throws a DlpConfigError naming it.
  */
 export function fromConfig(dlp: DlpConfigLike | undefined): Redactor | null {
   const mode = dlp?.mode ?? 'redact';
   if (mode === 'disabled') return null;
-  if (mode !== 'redact') throw new DlpConfigError(`dlp.mode ${JSON.stringify(mode)} is not supported (redact | disabled)`);
-  const detectors = [...customDetectors(dlp?.custom_patterns), ...enabledBuiltins(dlp?.patterns)];
-  return new Redactor(detectors);
+  if (!(REDACTOR_MODES as readonly string[]).includes(mode)) {
+    throw new DlpConfigError(`dlp.mode ${JSON.stringify(mode)} is not supported (${[...REDACTOR_MODES, 'disabled'].join(' | ')})`);
+  }
+  const detectors = [...customDetectors(dlp?.custom_patterns), ...enabledBuiltins(dlp?.patterns, dlp?.disabled_detectors)];
+  return new Redactor(detectors, { mode: mode as DlpMode, allowlist: dlp?.allowlist ?? [] });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -237,6 +411,17 @@ export function partialUtf8Tail(b: Buffer): number {
   return 0;
 }
 
+/**
+ * Where a prefix regex `(?:pre)\z` first matches in Q from `from` on (absolute; `from`
+ * itself when it cannot tell). search() on a view: the prefix regexes have no assertion but
+ * \z, so a view finds what a search from `from` finds, and search() builds no result object
+ * (a fifth of exec()'s cost, and this runs for every hold group on every chunk).
+ */
+function holdFrom(re: RE2Instance, Q: Buffer, from: number, base: number): number {
+  const i = re.search(from === 0 ? Q : Q.subarray(from));
+  return base + from + (i < 0 ? 0 : i);
+}
+
 const byHit = (a: Hit, b: Hit): number => a.start - b.start || b.end - b.start - (a.end - a.start) || a.det - b.det;
 
 /** Detectors with a match somewhere in a buffer (1 = yes); null: unknown, run them all. */
@@ -261,6 +446,8 @@ export class Scanner {
   private done = false;
   private dense = false; // the last big chunk had matches of many detectors
   private lastFlagged: Flagged = null; // what the last step scanned
+  private readonly passthrough: boolean; // audit mode: output is the input
+  private readonly groupLo: Float64Array; // per hold group: earliest position of interest (scratch)
   /** Number of redactions emitted so far. */
   findings = 0;
 
@@ -272,11 +459,14 @@ export class Scanner {
     const w = opts.maxMatchBytes ?? DEFAULT_MAX_MATCH_BYTES;
     this.window = w === Infinity ? Infinity : Math.max(64, Math.floor(w));
     this.onFinding = opts.onFinding;
+    this.passthrough = red.mode === 'audit';
+    this.groupLo = new Float64Array(red.holdGroups.length);
   }
 
-  /** Bytes received and not yet emitted (held back as a possible secret in progress). */
+  /** Bytes received and not yet emitted (held back as a possible secret in progress; always
+   *  0 in `audit` mode, where every chunk is passed on at once). */
   get heldBytes(): number {
-    return this.base + this.buf.length - this.emitted;
+    return this.passthrough ? 0 : this.base + this.buf.length - this.emitted;
   }
 
   /** Total bytes received. */
@@ -284,20 +474,22 @@ export class Scanner {
     return this.base + this.buf.length;
   }
 
-  /** Feeds a chunk; returns the output that is decided now (possibly empty). */
+  /** Feeds a chunk; returns the output that is decided now (possibly empty). In `audit`
+   *  mode the chunk itself, at once (findings are still reported as they are decided). */
   push(chunk: Buffer): Buffer {
     if (this.done) throw new Error('DLP scanner: push after end');
     if (chunk.length === 0) return EMPTY;
-    return this.feed(chunk, false);
+    const out = this.feed(chunk, false);
+    return this.passthrough ? chunk : out;
   }
 
   /** Emits everything held back now, as if the data ended here (a secret split across this
    *  point may escape). Later chunks continue the stream. */
   flush(): Buffer {
-    if (this.done || this.heldBytes === 0) return EMPTY;
+    if (this.done || this.base + this.buf.length === this.emitted) return EMPTY;
     const out = this.step('force', this.base + this.buf.length, undefined);
     this.own();
-    return out;
+    return this.passthrough ? EMPTY : out;
   }
 
   /** Ends the stream (optionally with a last chunk) and returns the remaining output. */
@@ -306,38 +498,54 @@ export class Scanner {
     const out = this.feed(chunk ?? EMPTY, true);
     this.done = true;
     this.buf = EMPTY;
-    return out;
+    return this.passthrough ? (chunk ?? EMPTY) : out;
   }
 
   private feed(chunk: Buffer, final: boolean): Buffer {
     const chunkStart = this.base + this.buf.length;
     this.buf = this.buf.length === 0 ? chunk : chunk.length === 0 ? this.buf : Buffer.concat([this.buf, chunk]);
     const endAbs = this.base + this.buf.length;
-    const sliceable = chunk.length >= 2 * SLICE;
-    // after a dense chunk, go straight to slices (saves a Set pass over the whole chunk)
-    let flagged: Flagged | undefined = sliceable && this.dense ? undefined : this.flag(this.buf);
     const parts: Buffer[] = [];
-    if (sliceable && (flagged === undefined || flagged === null || flagged.count > SLICE_WHEN_FLAGGED)) {
-      // Matches of many detectors somewhere in this chunk: every one of them would scan the
-      // whole chunk. Deciding it in slices instead lets each detector scan only the slices
-      // where it matches (the streaming rule makes the result the same, whatever the slicing).
+    if (chunk.length < 2 * SLICE) {
+      parts.push(this.step(final ? 'final' : 'normal', endAbs, undefined));
+    } else {
+      // A big chunk. With matches of many detectors in it, each of them would scan all of it;
+      // decided in slices, each scans only the slices where it can match (the streaming rule
+      // makes the result the same, whatever the slicing). Which way: after a dense chunk,
+      // slices; else the first slice is decided on its own, and only if nothing at all can
+      // match there is the rest prefiltered in one pass and, unless that finds many kinds,
+      // decided whole. So every byte goes through the prefilter once, except in a chunk
+      // whose first slice is clean and whose rest is dense (twice).
       const seen = new Uint8Array(this.red.compiled.length);
       let kinds = 0;
-      const note = () => {
-        const f = this.lastFlagged;
+      const note = (f: Flagged) => {
         if (f === null) kinds = Infinity;
         else for (let i = 0; i < f.length; i++) if (f[i] && !seen[i]) (seen[i] = 1), kinds++;
       };
-      for (let lim = chunkStart + SLICE; lim <= endAbs - SLICE / 2 && lim - SLICE - this.emitted <= SLICE_MAX_HELD; lim += SLICE) {
+      let lim = chunkStart + SLICE;
+      let whole = false;
+      if (!this.dense) {
         parts.push(this.step('normal', lim, undefined));
-        note();
+        note(this.lastFlagged);
+        lim += SLICE;
+        if (kinds === 0) {
+          const rest = this.flag(this.buf);
+          if (rest !== null && rest.count <= SLICE_WHEN_FLAGGED) {
+            parts.push(this.step(final ? 'final' : 'normal', endAbs, rest));
+            note(rest);
+            whole = true;
+          }
+        }
       }
-      parts.push(this.step(final ? 'final' : 'normal', endAbs, undefined));
-      note();
+      if (!whole) {
+        for (; lim <= endAbs - SLICE / 2 && lim - SLICE - this.emitted <= SLICE_MAX_HELD; lim += SLICE) {
+          parts.push(this.step('normal', lim, undefined));
+          note(this.lastFlagged);
+        }
+        parts.push(this.step(final ? 'final' : 'normal', endAbs, undefined));
+        note(this.lastFlagged);
+      }
       this.dense = kinds > SLICE_WHEN_FLAGGED;
-    } else {
-      if (sliceable) this.dense = false;
-      parts.push(this.step(final ? 'final' : 'normal', endAbs, flagged));
     }
     this.own();
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
@@ -349,14 +557,18 @@ export class Scanner {
     if (this.buf.length) this.buf = Buffer.from(this.buf);
   }
 
-  /** Which detectors match anywhere in `P` (one DFA pass); null: assume all. */
+  /** Which detectors match anywhere in `P` (one DFA pass per prefilter Set); null: assume
+   *  all. */
   private flag(P: Buffer): Flagged {
-    const set = this.red.set;
-    if (!set) return null;
+    const sets = this.red.sets;
+    if (!sets) return null;
+    const f = Object.assign(new Uint8Array(this.red.compiled.length), { count: 0 });
     try {
-      const hits = set.match(P);
-      const f = Object.assign(new Uint8Array(this.red.compiled.length), { count: hits.length });
-      for (const i of hits) f[i] = 1;
+      for (const { set, members } of sets) {
+        const hits = set.match(P);
+        for (const h of hits) f[members[h]!] = 1;
+        f.count += hits.length;
+      }
       return f;
     } catch {
       return null; // DFA out of memory: run every detector
@@ -384,27 +596,28 @@ export class Scanner {
       const Q = cut === absEnd ? P : P.subarray(0, cut - base);
       decided = cut;
       const winLo = absEnd - this.window;
-      const holdRe = this.red.holdRe;
-      let minResume = cut;
+      const groups = this.red.holdGroups;
+      const groupOf = this.red.holdGroupOf;
+      const minResume = this.groupLo;
+      minResume.fill(cut);
       for (let i = 0; i < n; i++) {
         const c = compiled[i]!;
         const lo = Math.max(resume[i]!, winLo);
         if (lo >= cut) continue;
+        const g = groupOf[i]!;
         if (!c.pre) {
           if (lo < decided) decided = lo;
-        } else if (holdRe) {
-          if (lo < minResume) minResume = lo;
+        } else if (g >= 0) {
+          if (lo < minResume[g]!) minResume[g] = lo;
         } else {
-          c.pre.lastIndex = lo - base;
-          const m = c.pre.exec(Q);
-          const hold = m ? base + m.index : lo;
+          const hold = holdFrom(c.pre, Q, lo - base, base);
           if (hold < decided) decided = hold;
         }
       }
-      if (holdRe && minResume < decided) {
-        holdRe.lastIndex = minResume - base;
-        const m = holdRe.exec(Q);
-        const hold = m ? base + m.index : minResume;
+      for (let g = 0; g < groups.length; g++) {
+        const lo = minResume[g]!;
+        if (lo >= decided) continue; // a hold found here is never before lo
+        const hold = holdFrom(groups[g]!.re, Q, lo - base, base);
         if (hold < decided) decided = hold;
       }
     }
@@ -477,7 +690,9 @@ export class Scanner {
   private scanDetector(i: number, c: Compiled, P: Buffer, base: number, hold: number): void {
     const re = c.re;
     const det = c.det;
-    const group = det.secretGroup || undefined; // 0: the whole match
+    const locate = det.locate;
+    const group = locate ? undefined : det.secretGroup || undefined; // 0: the whole match
+    const allow = this.red.allow;
     const fixed = c.fixedLen;
     let from = this.resume[i]!;
     re.lastIndex = from - base;
@@ -512,14 +727,24 @@ export class Scanner {
       this.resume[i] = e;
       let gs = s;
       let ge = e;
-      if (group !== undefined) {
-        const idx = (m as unknown as { indices?: ([number, number] | undefined)[] }).indices?.[group];
+      if (locate) {
+        const span = locate(P, s - base, e - base);
+        if (!span) continue;
+        gs = base + span[0];
+        ge = base + span[1];
+        if (ge <= gs) continue;
+      } else if (group !== undefined) {
+        const indices = (m as unknown as { indices?: ([number, number] | undefined)[] }).indices;
+        let idx: [number, number] | undefined;
+        if (typeof group === 'number') idx = indices?.[group];
+        else for (const g of group) if ((idx = indices?.[g])) break;
         if (!idx) continue;
         gs = base + idx[0];
         ge = base + idx[1];
         if (ge === gs) continue;
       }
-      if (det.validate && !det.validate(P, gs - base, ge - base)) continue;
+      if (det.validate && !det.validate(P, gs - base, ge - base, s - base, e - base)) continue;
+      if (allow && (allow.allows(P, gs - base, ge - base) || ((gs !== s || ge !== e) && allow.allows(P, s - base, e - base)))) continue;
       this.pending.push({ start: gs, end: ge, det: i });
     }
   }

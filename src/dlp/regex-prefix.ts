@@ -435,3 +435,72 @@ export function reserializeForTest(source: string): string | null {
     throw err;
   }
 }
+
+/** Fewest bytes a node can match (0 for assertions; atoms: 1 — a multi-byte atom only
+ *  makes this an under-estimate, which is what a lower bound needs). */
+function minBytes(n: Node): number {
+  switch (n.t) {
+    case 'empty':
+      return 0;
+    case 'atom':
+      return 1;
+    case 'cat':
+      return n.items.reduce((a, x) => a + minBytes(x), 0);
+    case 'alt':
+      return Math.min(...n.items.map(minBytes));
+    case 'rep':
+      return n.min * minBytes(n.node);
+  }
+}
+
+/** One literal character (as the parser writes them: a letter or digit, \x{…}, or
+ *  either case-folded). */
+const isLiteral = (n: Node): boolean =>
+  n.t === 'atom' && /^(?:[A-Za-z0-9]|\\x\{[0-9a-f]+\}|\(\?i:(?:[A-Za-z0-9]|\\x\{[0-9a-f]+\})\))$/.test(n.src);
+
+/** Literal characters a leading part may keep past `need` (they cost a DFA little). */
+const LITERAL_RUN_MAX = 32;
+
+/** The first items of a concatenation until they match at least `need` bytes (and any
+ *  literal characters right after, up to LITERAL_RUN_MAX); branches of an alternation each
+ *  the same way. Every match of `n` begins with a match of the result (assertions are
+ *  dropped: a superset). An item is only ever cut as the last one kept. */
+function leading(n: Node, need: number): Node {
+  if (n.t === 'alt') return { t: 'alt', items: n.items.map((x) => leading(x, need)) };
+  if (n.t === 'rep') {
+    // x{min,max} → x{min}: every match starts with min copies. (Not fewer, even when fewer
+    // would reach `need`: `[0-9]{3}(?:[ -]?[0-9]){9,15}` cut to 4 more digits would flag every
+    // date in a log.)
+    return n.max > n.min && need > 0 && minBytes(n) >= need ? { t: 'rep', node: n.node, min: n.min, max: n.min } : n;
+  }
+  if (n.t !== 'cat') return n.t === 'empty' ? EMPTY : n;
+  const items: Node[] = [];
+  let got = 0;
+  for (const x of n.items) {
+    if (x.t === 'empty') continue; // assertions: dropped
+    if (got >= need && !(isLiteral(x) && got < LITERAL_RUN_MAX)) break;
+    const m = minBytes(x);
+    if (got < need && got + m >= need && (x.t === 'alt' || x.t === 'cat' || x.t === 'rep')) {
+      items.push(leading(x, need - got)); // the rest of x and everything after it: not needed
+      break;
+    }
+    items.push(x);
+    got += m;
+  }
+  return items.length === 1 ? items[0]! : items.length === 0 ? EMPTY : { t: 'cat', items };
+}
+
+/**
+ * A regex every match of `source` contains a match of (at its start): the leading part of
+ * the pattern, about `need` bytes long, assertions dropped. A prefilter needs no more: it
+ * only says where a detector could match, and a short pattern keeps a combined DFA small.
+ * null when the syntax is not understood (use the full regex then).
+ */
+export function leadingRegexSource(source: string, need: number): string | null {
+  try {
+    return ser(leading(new Parser(source).parse(), need));
+  } catch (err) {
+    if (err instanceof Unsupported) return null;
+    throw err;
+  }
+}

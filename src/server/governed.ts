@@ -11,6 +11,7 @@ import { CommandInterceptor } from './interception.js';
 import type { Session } from './sessions.js';
 import { sessionTrash } from './trash.js';
 import { approvalTimeoutMs } from '../approvals/manager.js';
+import { llmSecretEnvNames } from '../llm/env.js';
 
 export interface GovernedRequest {
   file: string; // what to spawn (the real shell for shim calls)
@@ -114,7 +115,10 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   function start(approved: ReadonlySet<string>): GovernedRun {
   // SHLVL: the child's stdin is a socketpair, and bash sources ~/.bashrc when stdin is a
   // socket and SHLVL is unset ("run by rshd"); a toolbox's pipes never trigger that.
-  const env = childEnv(session, d, req.env, { SHLVL: req.env.SHLVL ?? '1', ...ctx.inject, ...ctx.sandbox.networkEnv(session), AGENTSH_SESSION_ID: session.id, AGENTSH_GOVERNED_FD: '3' });
+  // The real provider keys agentsh holds for the LLM proxy never reach a command, whatever env_policy says.
+  const callerEnv = { ...req.env };
+  for (const name of llmSecretEnvNames(ctx.config.proxy)) delete callerEnv[name];
+  const env = childEnv(session, d, callerEnv, { SHLVL: req.env.SHLVL ?? '1', ...ctx.inject, ...ctx.sandbox.networkEnv(session), AGENTSH_SESSION_ID: session.id, AGENTSH_GOVERNED_FD: '3' });
   if ('error' in env) {
     ctx.audit.record({ ...base, type: 'command_refused', rule: 'env_policy', message: env.error, fields: { command: text } });
     return refuse(`agentsh: command refused: ${env.error}\n`);

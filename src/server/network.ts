@@ -10,6 +10,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import { parseHostPort } from '../config/load.js';
 import { approvalTimeoutMs } from '../approvals/manager.js';
 import { DnsStub } from '../net/dns-stub.js';
+import { LlmProxy, llmDlpFromConfig, llmEnv, llmProxyEnabled } from '../llm/index.js';
 import { NetGateway } from '../net/gateway.js';
 import { SessionProxy } from '../net/proxy.js';
 import { resolverFromSettings } from '../net/resolver.js';
@@ -20,6 +21,8 @@ import type { Session } from './sessions.js';
 
 /** The proxy's port on each sandbox's own loopback when the config names none. */
 export const DEFAULT_SANDBOX_PROXY_PORT = 3128;
+/** The LLM proxy's port on each sandbox's own loopback when proxy.port is 0. */
+export const DEFAULT_SANDBOX_LLM_PORT = 8082;
 
 export interface SessionNetwork {
   gateway: NetGateway;
@@ -49,6 +52,8 @@ export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPo
   const settings = netSettingsFrom(config, opts.reservedPorts);
   const resolver = resolverFromSettings({ servers: config.sandbox.network?.upstream_dns ?? [] });
   const proxy = new SessionProxy({ resolver, settings });
+  // The LLM proxy (proxy.mode embedded): its upstreams are the operator's configured providers.
+  const llm = llmProxyEnabled(config.proxy) ? new LlmProxy({ config: config.proxy, ...llmDlpFromConfig(config.dlp) }) : null;
   const dns = new DnsStub({ resolver, settings });
   const netSessions = new WeakMap<Session, NetSession>();
   const netSessionFor = (s: Session): NetSession => {
@@ -81,7 +86,7 @@ export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPo
   };
   const gateway = new NetGateway({
     socketPath: join(ctx.paths.runDir, 'net.sock'),
-    services: { proxy, dns: { handle: (socket, session) => dns.handleStream(socket, session) } },
+    services: { proxy, dns: { handle: (socket, session) => dns.handleStream(socket, session) }, ...(llm ? { llm } : {}) },
     sessionFor: (id) => {
       const s = ctx.sessions.find(id);
       return s ? netSessionFor(s) : null;
@@ -99,12 +104,14 @@ export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPo
     tokenFor: (s) => gateway.tokenFor(s.id),
     tcpPortFor: (s, service) => gateway.tcpPortFor(s.id, service),
     forget: (s) => gateway.forget(s.id),
+    ...(llm ? { llm: { port: config.proxy.port && config.proxy.port > 0 ? config.proxy.port : DEFAULT_SANDBOX_LLM_PORT, env: (base: string) => llmEnv(base, config.proxy) } } : {}),
   }, opts.state);
   return {
     gateway,
     proxy,
     close: async () => {
       await proxy.close();
+      await llm?.close();
       await gateway.close();
     },
   };
