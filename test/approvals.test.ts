@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApprovalManager, type ApprovalAuditRecord } from '../src/approvals/manager.js';
 import { cli } from './helpers.js';
-import { startTestServer, type TestServer } from './server-harness.js';
+import { eventsOf, startTestServer, type TestServer } from './server-harness.js';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root';
 
@@ -103,8 +103,7 @@ describe('approvals through the server', { skip }, () => {
     const out = await run;
     assert.equal(out.exit_code, 0, out.stderr);
     assert.equal(existsSync(f), true);
-    const ev = await srv.api('GET', `/api/v1/events?type=approval&session_id=${sid}`);
-    assert.ok((ev.body as Array<{ fields: { approver: string; outcome: string } }>).some((e) => e.fields.outcome === 'approved' && /^cli:/.test(e.fields.approver)));
+    assert.match(await eventsOf(srv, 'approval', /"approver":"cli:[^"]+"[^}]*"outcome":"approved"/), /"approver":"cli:/);
   });
 
   it('a denied command is refused and leaves nothing', async () => {

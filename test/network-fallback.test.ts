@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startTestDns, type TestDns } from './dns-server.js';
-import { startTestServer, type TestServer } from './server-harness.js';
+import { eventsOf, startTestServer, type TestServer } from './server-harness.js';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root';
 
@@ -70,8 +70,7 @@ describe('network state `session` on a plain host', { skip }, () => {
   const { server, sh } = serverWith({});
 
   it('the server reports the session network', async () => {
-    const ev = await server().api('GET', '/api/v1/events?type=server_start');
-    assert.match(JSON.stringify(ev.body), /"network":"session"/);
+    assert.match(await eventsOf(server(), 'server_start', /"network":"session"/), /"network":"session"/);
   });
   it('allowed through the proxy, refused by name, no route around it', async () => {
     const r = await sh(`curl -sS -m 5 http://allowed.test:${upstreamPort}/via-proxy; curl -s -m 5 http://evil.test:${upstreamPort}/evil; echo; curl -sS -m 3 --noproxy '*' http://127.0.0.1:${upstreamPort}/direct; echo direct=$?`);
@@ -86,10 +85,8 @@ describe('network state `landlock-tcp` (network namespaces forced unavailable)',
   const { server, sh } = serverWith({ AGENTSH_FORCE_UNAVAILABLE: 'netns' });
 
   it('the server reports the degraded network state and warns', async () => {
-    const ev = await server().api('GET', '/api/v1/events?type=server_start');
-    assert.match(JSON.stringify(ev.body), /"network":"landlock-tcp"/);
-    const warn = await server().api('GET', '/api/v1/events?type=audit_warning');
-    assert.match(JSON.stringify(warn.body), /network enforcement degraded: landlock-tcp/);
+    assert.match(await eventsOf(server(), 'server_start', /"network":"landlock-tcp"/), /"network":"landlock-tcp"/);
+    assert.match(await eventsOf(server(), 'audit_warning', /degraded: landlock-tcp/), /network enforcement degraded: landlock-tcp/);
   });
   it('the proxy port on the host loopback is the only TCP destination', async () => {
     seen.length = 0;

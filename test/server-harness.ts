@@ -138,3 +138,14 @@ export async function startTestServer(opts: { policy?: string; extraConfig?: str
     stderr: () => stderr,
   };
 }
+
+/** The events of a type as JSON text, once `want` matches it (the audit index is written asynchronously) or after 5 s. */
+export async function eventsOf(srv: TestServer, type: string, want: RegExp): Promise<string> {
+  let text = '';
+  for (let i = 0; i < 100; i++) {
+    text = JSON.stringify((await srv.api('GET', `/api/v1/events?type=${type}`)).body);
+    if (want.test(text)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return text;
+}
