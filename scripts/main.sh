@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: validate, lint and explain the seed policy, then the security demo on a
-# local sandbox (scripts/../src/demo/seed-demo.ts).
+# local sandbox (`agentsh demo`: src/cli/demo-cmd.ts, src/demo/).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seed=test/fixtures/seed
@@ -21,9 +21,10 @@ run policy explain -p "$seed/default.yaml" -c "$seed/config.yaml" "${vars[@]}" n
 run policy explain -p "$seed/default.yaml" -c "$seed/config.yaml" "${vars[@]}" env DAYTONA_API_KEY
 run policy test "$seed/default.yaml" examples/seed-cases.yaml
 
-# The security demo: the seed's seven groups on a local sandbox built from the seed's
-# config.yaml and default.yaml, every result asserted (exit status = failed checks).
-printf '\n$ node dist/src/demo/seed-demo.js %s %s\n' "$seed/config.yaml" "$seed/default.yaml"
+# The security demo: `agentsh demo`, the seed's groups on a local sandbox built from the
+# seed's config.yaml and default.yaml, every result asserted, printed as a scorecard (exit
+# status = failed checks). The sandbox lives in a temporary root, removed afterwards.
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-AGENTSH_SANDBOX_ROOT="$root" node dist/src/demo/seed-demo.js "$seed/config.yaml" "$seed/default.yaml"
+printf '\n$ agentsh demo --config %s --policy %s\n' "$seed/config.yaml" "$seed/default.yaml"
+AGENTSH_SANDBOX_ROOT="$root" "$a" demo --config "$seed/config.yaml" --policy "$seed/default.yaml"

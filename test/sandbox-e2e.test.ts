@@ -336,8 +336,8 @@ describe('the same demo, invoked by an unprivileged user', { skip: isRoot ? fals
     const home = realpathSync(mkdtempSync(join(tmpdir(), 'agentsh-e2e-nobody-')));
     try {
       chownSync(home, 65534, 65534);
-      const demo = new URL('../src/demo/seed-demo.js', import.meta.url).pathname;
-      const r = spawnSync(process.execPath, [demo, join(SEED, 'config.yaml'), join(SEED, 'default.yaml')], {
+      const cli = new URL('../../bin/agentsh', import.meta.url).pathname;
+      const r = spawnSync(process.execPath, [cli, 'demo', '--json', '--config', join(SEED, 'config.yaml'), '--policy', join(SEED, 'default.yaml')], {
         uid: 65534,
         gid: 65534,
         cwd: home,
@@ -346,8 +346,11 @@ describe('the same demo, invoked by an unprivileged user', { skip: isRoot ? fals
         timeout: 240_000,
       });
       assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-      assert.match(r.stdout, /(\d+)\/\1 checks held/);
-      assert.match(r.stdout, /ok {4}agentsh detect: full mode/);
+      const rep = JSON.parse(r.stdout) as { passed: number; failed: number; audit: string; results: Array<{ name: string; pass: boolean }> };
+      assert.equal(rep.failed, 0);
+      assert.ok(rep.passed >= 30, `${rep.passed} checks`);
+      assert.equal(rep.audit, 'read');
+      assert.ok(rep.results.find((x) => /agentsh detect: full mode/.test(x.name))?.pass, 'detect reports the full mode');
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

@@ -23,6 +23,7 @@ import { registerTrashCommands } from './trash-cmds.js';
 import { registerDlpCommands } from './dlp-cmds.js';
 import { registerConsoleCommand } from './console-cmd.js';
 import { registerApproveCommands } from './approve-cmds.js';
+import { registerDemoCommand } from './demo-cmd.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -142,6 +143,7 @@ function buildProgram(setExit: (code: number) => void): Command {
   registerDlpCommands(program, act);
   registerConsoleCommand(program, act);
   registerApproveCommands(program, act);
+  registerDemoCommand(program, act);
 
   program
     .command('detect')

@@ -1,6 +1,7 @@
-// `agentsh sandbox create|exec|list|delete`: thin wiring over the SDK (src/sdk).
+// `agentsh sandbox create|exec|list|delete`: thin wiring over the SDK (src/sdk), for the
+// local provider and Daytona's (--provider daytona: DAYTONA_API_KEY …, @daytonaio/sdk).
 import type { Command } from 'commander';
-import { PROVIDERS } from '../provider/index.js';
+import { isProviderName, PROVIDERS, type ProviderName } from '../provider/index.js';
 import { createSandbox, getSandbox, listSandboxes, SandboxError } from '../sdk/index.js';
 import { parseDuration } from '../util/duration.js';
 import { CliError, EXIT, writeJson } from './output.js';
@@ -9,9 +10,9 @@ type Act = (body: () => Promise<number> | number) => () => Promise<void>;
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-function provider(name: string): 'local' {
-  if (!(PROVIDERS as readonly string[]).includes(name)) throw new CliError(`unknown sandbox provider '${name}' (available: ${PROVIDERS.join(', ')})`, EXIT.usage);
-  return name as 'local';
+function provider(name: string): ProviderName {
+  if (!isProviderName(name)) throw new CliError(`unknown sandbox provider '${name}' (available: ${PROVIDERS.join(', ')})`, EXIT.usage);
+  return name;
 }
 
 async function reporting<T>(f: () => Promise<T>): Promise<T> {
@@ -24,20 +25,24 @@ async function reporting<T>(f: () => Promise<T>): Promise<T> {
 }
 
 export function registerSandboxCommands(program: Command, act: Act): void {
-  const sandbox = program.command('sandbox').description('Local sandboxes with an agentsh server inside (Daytona-like, no container engine)');
+  const sandbox = program.command('sandbox').description('Sandboxes with an agentsh server inside: local (Daytona-like, no container engine) or Daytona');
   sandbox
     .command('create')
     .description('Create a sandbox and start its server; prints its id')
     .option('--provider <name>', `sandbox provider (${PROVIDERS.join(', ')})`, 'local')
-    .option('-c, --config <file>', "server config installed as the sandbox's /etc/agentsh/config.yaml (default: the seed's)")
-    .option('-p, --policy <file>', "policy installed as /etc/agentsh/policies/default.yaml (default: the seed's)")
-    .option('--timeout <duration>', 'how long the server may take to start', '20s')
+    .option('-c, --config <file>', "local: server config installed as the sandbox's /etc/agentsh/config.yaml (default: the seed's)")
+    .option('-p, --policy <file>', "local: policy installed as /etc/agentsh/policies/default.yaml (default: the seed's)")
+    .option('--snapshot <name>', "daytona: the snapshot built from agentsh's image (default: agentsh-sandbox)")
+    .option('--timeout <duration>', 'how long the server may take to start (default 20s local, 120s daytona)')
     .option('--json', 'print {"id": …} (and the start-up timings)')
-    .action((o: { provider: string; config?: string; policy?: string; timeout: string; json?: boolean }) =>
+    .action((o: { provider: string; config?: string; policy?: string; snapshot?: string; timeout?: string; json?: boolean }) =>
       act(async () => {
-        const timeoutMs = parseDuration(o.timeout);
+        const p = provider(o.provider);
+        const timeoutMs = parseDuration(o.timeout ?? (p === 'daytona' ? '120s' : '20s'));
         if (timeoutMs === null) throw new CliError(`invalid --timeout '${o.timeout}'`);
-        const sb = await reporting(() => createSandbox({ provider: provider(o.provider), timeoutMs, ...(o.config ? { config: o.config } : {}), ...(o.policy ? { policy: o.policy } : {}) }));
+        if (p !== 'daytona' && o.snapshot) throw new CliError('--snapshot applies to the daytona provider', EXIT.usage);
+        if (p === 'daytona' && (o.config || o.policy)) throw new CliError('--config and --policy apply to the local provider; a Daytona snapshot carries its own (docs/deploy-daytona.md)', EXIT.usage);
+        const sb = await reporting(() => createSandbox<ProviderName>({ provider: p, timeoutMs, ...(o.config ? { config: o.config } : {}), ...(o.policy ? { policy: o.policy } : {}), ...(o.snapshot ? { snapshot: o.snapshot } : {}) }));
         if (o.json) process.stdout.write(`${JSON.stringify({ id: sb.id, timings: sb.timings })}\n`);
         else process.stdout.write(`${sb.id}\n`);
         return EXIT.ok;
@@ -62,7 +67,7 @@ export function registerSandboxCommands(program: Command, act: Act): void {
         }
         const timeoutMs = o.timeout === undefined ? undefined : parseDuration(o.timeout);
         if (timeoutMs === null) throw new CliError(`invalid --timeout '${o.timeout}'`);
-        const r = await reporting(async () => (await getSandbox(id, { provider: provider(o.provider) })).exec(words.join(' '), { ...(o.cwd ? { cwd: o.cwd } : {}), ...(o.env.length ? { env } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) }));
+        const r = await reporting(async () => (await getSandbox<ProviderName>(id, { provider: provider(o.provider) })).exec(words.join(' '), { ...(o.cwd ? { cwd: o.cwd } : {}), ...(o.env.length ? { env } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) }));
         process.stdout.write(r.output);
         return r.exitCode;
       })(),
@@ -74,9 +79,9 @@ export function registerSandboxCommands(program: Command, act: Act): void {
     .option('--json', 'print JSON')
     .action((o: { provider: string; json?: boolean }) =>
       act(async () => {
-        const list = await reporting(() => listSandboxes({ provider: provider(o.provider) }));
+        const list = await reporting(() => listSandboxes<ProviderName>({ provider: provider(o.provider) }));
         if (o.json) writeJson(list);
-        else for (const s of list) process.stdout.write(`${s.id}\t${s.state}\t${s.createdAt}\tpid=${s.pid}\t${s.dir}\n`);
+        else for (const s of list) process.stdout.write(`${s.id}\t${s.state}\t${s.createdAt}\t${'dir' in s ? `pid=${s.pid}\t${s.dir}` : `snapshot=${s.snapshot ?? '?'}`}\n`);
         return EXIT.ok;
       })(),
     );
@@ -86,7 +91,7 @@ export function registerSandboxCommands(program: Command, act: Act): void {
     .option('--provider <name>', 'sandbox provider', 'local')
     .action((id: string, o: { provider: string }) =>
       act(async () => {
-        await reporting(async () => (await getSandbox(id, { provider: provider(o.provider) })).delete());
+        await reporting(async () => (await getSandbox<ProviderName>(id, { provider: provider(o.provider) })).delete());
         process.stdout.write(`deleted ${id}\n`);
         return EXIT.ok;
       })(),

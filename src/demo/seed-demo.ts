@@ -1,111 +1,214 @@
-// The seed's security demo (its example.py: seven groups, 30+ commands) on a local sandbox
-// built from the seed's config.yaml and default.yaml — but asserted: every check looks at
-// what happened (the output, the file on the host, the process), not just an exit code.
-// `npm start` runs it; the exit status is the number of failed checks (0: all held).
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// The seed's security demo, asserted (`agentsh demo`, `npm start`): creates a sandbox with
+// the seed's config and policy (local provider by default, Daytona with provider 'daytona'),
+// runs every check of src/demo/checks.ts in it, and for each one records what was expected,
+// what was observed, whether it held, and the rule that decided it — read from the
+// sandbox's own audit log (the events each command caused: src/demo/audit-match.ts).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSandbox, type ExecResult } from '../sdk/index.js';
+import { REPO_ROOT } from '../shim/build.js';
+import { createSandbox, type Sandbox } from '../sdk/index.js';
+import type { DaytonaProviderOptions, ExecResult, ProviderName } from '../provider/index.js';
+import { commandWindow, decider, parseEvents, rulesSeen, type Decider, type Window } from './audit-match.js';
+import { demoChecks, type Check, type DemoProbe, type Group } from './checks.js';
+import { formatHeader, formatResult, formatSummary } from './scorecard.js';
 
-interface Check {
-  group: string;
+export interface DemoOptions {
+  provider?: ProviderName;
+  /** Local: config and policy installed in the sandbox's image (default: the seed's). */
+  config?: string;
+  policy?: string;
+  /** Daytona: the snapshot to create from (default: agentsh-sandbox). */
+  snapshot?: string;
+  /** Local: the sandbox root (default: AGENTSH_SANDBOX_ROOT …). */
+  root?: string;
+  daytona?: DaytonaProviderOptions;
+  /** Only the checks whose group or name contains this (case-insensitive). */
+  only?: string;
+  /** How long to wait for a check's audit events (default 2 s). */
+  auditWaitMs?: number;
+  /** Called with the sandbox once created, then with each result as it is known. */
+  onStart?(info: { provider: ProviderName; sandbox: string; createMs: number; config?: string; policy?: string; snapshot?: string }): void;
+  onResult?(r: CheckResult): void;
+}
+
+export interface CheckResult {
+  group: Group;
   name: string;
-  cmd: string;
-  /** null: held; else what went wrong. */
-  verdict(r: ExecResult, host: Host): string | null;
+  command: string;
+  expected: string;
+  observed: string;
+  exitCode: number | null;
+  pass: boolean;
+  /** Why it failed. */
+  why?: string;
+  /** The event that decided it (a refusal if any, else the command's allow). */
+  decidedBy: Decider | null;
+  /** What the audit had to show, e.g. "deny by block-shell-escape". */
+  auditExpected?: string;
+  /** Who enforces it when no rule names it (kernel, Unix permissions). */
+  enforcedBy?: string;
+  ms: number;
 }
 
-interface Host {
-  /** Host path of a file in the sandbox user's home. */
-  home(p: string): string;
+export interface DemoReport {
+  provider: ProviderName;
+  sandbox: string;
+  config?: string;
+  policy?: string;
+  snapshot?: string;
+  /** Whether the sandbox's audit log could be read (the "decided by" column and the audit assertions need it). */
+  audit: 'read' | 'unavailable';
+  createMs: number;
+  totalMs: number;
+  passed: number;
+  failed: number;
+  results: CheckResult[];
 }
 
-const noRoot = (r: ExecResult) => (/^root$/m.test(r.stdout) || /uid=0\(root\)/.test(r.output) ? 'ran as root' : null);
-const failed = (r: ExecResult) => (r.exitCode === 0 ? 'exit 0' : null);
-const noFile = (p: string) => (_r: ExecResult) => (existsSync(p) ? `${p} exists on the host` : null);
-const out = (re: RegExp) => (r: ExecResult) => (re.test(r.stdout) ? null : `output does not match ${re}: ${JSON.stringify(r.output.slice(0, 200))}`);
-const notOut = (re: RegExp) => (r: ExecResult) => (re.test(r.output) ? `output matches ${re}` : null);
-const all = (...fs: Array<(r: ExecResult, h: Host) => string | null>) => (r: ExecResult, h: Host) => fs.map((f) => f(r, h)).find((x) => x) ?? null;
+/** The seed's files: ../shared/seed beside the repository when present, else test/fixtures/seed. */
+export function seedFiles(): { config: string; policy: string; dir: string } {
+  const shared = resolve(REPO_ROOT, '..', 'shared', 'seed');
+  const dir = existsSync(join(shared, 'config.yaml')) && existsSync(join(shared, 'default.yaml')) ? shared : join(REPO_ROOT, 'test', 'fixtures', 'seed');
+  return { dir, config: join(dir, 'config.yaml'), policy: join(dir, 'default.yaml') };
+}
 
-const TAG = `demo${process.pid}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export const CHECKS: Check[] = [
-  { group: 'diagnostics', name: 'BASH_ENV points at bash_startup.sh', cmd: 'echo $BASH_ENV', verdict: out(/\/usr\/lib\/agentsh\/bash_startup\.sh/) },
-  { group: 'diagnostics', name: 'kill is not a builtin', cmd: 'type -t kill || echo not-a-builtin', verdict: notOut(/^builtin$/m) },
-  { group: 'diagnostics', name: 'agentsh detect: full mode, reported for this session', cmd: 'agentsh detect', verdict: out(/security mode: full/) },
-  { group: 'blocked commands', name: 'sudo', cmd: 'sudo whoami', verdict: all(failed, noRoot) },
-  { group: 'blocked commands', name: 'su', cmd: 'su -c whoami root', verdict: all(failed, noRoot) },
-  { group: 'blocked commands', name: 'kill', cmd: 'sleep 5 & kill -9 $!; echo survived', verdict: all(failed, notOut(/survived/)) },
-  { group: 'file access', name: 'write to /etc', cmd: `echo x > /etc/${TAG}`, verdict: all(failed, noFile(`/etc/${TAG}`)) },
-  { group: 'file access', name: 'write to /usr/bin', cmd: `echo x > /usr/bin/${TAG}`, verdict: all(failed, noFile(`/usr/bin/${TAG}`)) },
-  { group: 'file access', name: 'write to /var', cmd: `echo x > /var/${TAG}`, verdict: all(failed, noFile(`/var/${TAG}`)) },
-  { group: 'file access', name: '/etc/shadow unreadable', cmd: 'cat /etc/shadow', verdict: all(failed, notOut(/root:/)) },
-  { group: 'file access', name: 'workspace writable', cmd: `echo ok > /home/daytona/${TAG}.txt && cat /home/daytona/${TAG}.txt`, verdict: (r, h) => (r.stdout === 'ok\n' && existsSync(h.home(`${TAG}.txt`)) ? null : r.output) },
-  { group: 'file access', name: '/tmp writable', cmd: `echo ok > /tmp/${TAG} && cat /tmp/${TAG}`, verdict: out(/^ok$/m) },
-  { group: 'network', name: 'https://evil.com refused by the proxy (403)', cmd: 'curl -sS -m 5 https://evil.com/ ; echo rc=$?', verdict: all((r) => (/\b403\b/.test(r.output) ? null : `no 403: ${JSON.stringify(r.output.slice(0, 200))}`), out(/rc=[1-9]/), notOut(/<html/i)) },
-  { group: 'network', name: 'http://evil.com: the refusal names the rule', cmd: 'curl -s -m 5 http://evil.com/', verdict: out(/denied by policy \(rule=block-evil-domains\)/) },
-  { group: 'network', name: 'cloud metadata refused by the proxy', cmd: 'curl -s -m 5 http://169.254.169.254/latest/meta-data/', verdict: out(/denied by policy \(rule=block-private-networks\)/) },
-  { group: 'network', name: 'no route around the proxy (curl --noproxy)', cmd: "curl -sS -m 3 --noproxy '*' http://10.0.0.1/ ; echo rc=$?", verdict: out(/rc=7/) },
-  { group: 'multi-context', name: 'sudo via env', cmd: 'env sudo whoami', verdict: noRoot },
-  { group: 'multi-context', name: 'sudo via xargs', cmd: 'echo whoami | xargs sudo', verdict: noRoot },
-  { group: 'multi-context', name: 'sudo via find -exec', cmd: 'find /home/daytona -maxdepth 0 -exec sudo whoami \\;', verdict: noRoot },
-  { group: 'multi-context', name: 'sudo in a nested script', cmd: `printf 'sudo whoami\\n' > /tmp/${TAG}.sh; bash /tmp/${TAG}.sh`, verdict: noRoot },
-  { group: 'multi-context', name: 'sudo by absolute path', cmd: '/usr/bin/sudo whoami', verdict: noRoot },
-  { group: 'multi-context', name: 'sudo via Python subprocess', cmd: `python3 -c "import subprocess; subprocess.run(['sudo','whoami'])"`, verdict: noRoot },
-  { group: 'multi-context', name: 'kill via Python os.system: the target lives', cmd: `python3 -c "import os,subprocess,time; p=subprocess.Popen(['sleep','3']); os.system('kill -9 %d' % p.pid); time.sleep(0.3); print('alive', p.poll() is None)"`, verdict: out(/alive True/) },
-  { group: 'multi-context', name: 'env whoami allowed', cmd: 'env whoami', verdict: out(/^daytona$/m) },
-  { group: 'multi-context', name: 'Python ls allowed', cmd: `python3 -c "import subprocess; print(subprocess.run(['ls','/home/daytona'],capture_output=True).returncode)"`, verdict: out(/^0$/m) },
-  { group: 'file protection', name: 'cp into /usr/bin', cmd: `cp /bin/true /usr/bin/${TAG}`, verdict: noFile(`/usr/bin/${TAG}`) },
-  { group: 'file protection', name: 'touch in /etc', cmd: `touch /etc/${TAG}`, verdict: noFile(`/etc/${TAG}`) },
-  { group: 'file protection', name: 'dd into /etc', cmd: `dd if=/dev/zero of=/etc/${TAG} count=1`, verdict: noFile(`/etc/${TAG}`) },
-  { group: 'file protection', name: 'tee into /etc', cmd: `echo x | tee /etc/${TAG}`, verdict: noFile(`/etc/${TAG}`) },
-  { group: 'file protection', name: 'mkdir in /usr', cmd: `mkdir /usr/${TAG}`, verdict: noFile(`/usr/${TAG}`) },
-  { group: 'file protection', name: 'symlink to /etc/shadow', cmd: `ln -sf /etc/shadow /tmp/${TAG}-l; cat /tmp/${TAG}-l`, verdict: notOut(/root:/) },
-  { group: 'file protection', name: 'Python write to /etc', cmd: `python3 -c "open('/etc/${TAG}','w')"`, verdict: noFile(`/etc/${TAG}`) },
-  { group: 'file protection', name: 'Python read of /etc/shadow', cmd: `python3 -c "print(open('/etc/shadow').read())"`, verdict: notOut(/root:/) },
-  { group: 'soft delete', name: 'rm quarantines', cmd: `echo keep-me > /home/daytona/${TAG}.del && rm /home/daytona/${TAG}.del && echo rc=$?`, verdict: (r, h) => (/rc=0/.test(r.stdout) && !existsSync(h.home(`${TAG}.del`)) ? null : r.output) },
-  { group: 'soft delete', name: 'agentsh trash list shows it', cmd: 'agentsh trash list', verdict: out(new RegExp(`\\t/home/daytona/${TAG}\\.del\\t`)) },
-  {
-    group: 'soft delete',
-    name: 'agentsh trash restore brings it back',
-    cmd: `agentsh trash restore "$(agentsh trash list | grep -F '/home/daytona/${TAG}.del' | cut -f1 | tail -1)"; cat /home/daytona/${TAG}.del`,
-    verdict: (r, h) => (/restored to/.test(r.stdout) && existsSync(h.home(`${TAG}.del`)) && readFileSync(h.home(`${TAG}.del`), 'utf8') === 'keep-me\n' ? null : r.output),
-  },
-];
+/** `exit N · first line of output`, or the refusal in short. */
+export function observedOf(r: ExecResult): string {
+  const lines = r.output.split('\n').map((l) => l.trim()).filter((l) => l);
+  // A Python traceback says what happened on its last line.
+  const first = (lines[0]?.startsWith('Traceback') ? lines.at(-1) : lines[0]) ?? '';
+  const refusal = /^agentsh: (?:command|connection to \S+) denied by policy \(rule=([^)]+)\)/.exec(first);
+  if (r.exitCode === 126 && refusal) return `refused (126), rule=${refusal[1]}`;
+  return first ? `exit ${r.exitCode} · ${first}` : `exit ${r.exitCode}`;
+}
 
-export async function runDemo(opts: { config: string; policy: string; root?: string; log?: (s: string) => void }): Promise<number> {
-  const log = opts.log ?? ((s: string) => process.stdout.write(`${s}\n`));
-  const t0 = Date.now();
-  const sb = await createSandbox({ config: opts.config, policy: opts.policy, ...(opts.root ? { root: opts.root } : {}) });
-  const info = await sb.info();
-  const dir = info.dir;
-  log(`sandbox ${sb.id} created in ${Date.now() - t0} ms (local provider, seed config and policy)`);
-  const host: Host = { home: (p) => join(dir, 'home', p) };
-  let failures = 0;
-  let group = '';
+/** The audit event that shows the check's expected decision, if any. */
+function expectedEvent(c: Check, w: Window | null): Decider | null {
+  if (!c.audit || !w) return null;
+  return rulesSeen(w).find((s) => c.audit!.rules.includes(s.rule) && s.decision === c.audit!.decision) ?? null;
+}
+
+function auditCheck(c: Check, w: Window | null): string | null {
+  if (!c.audit || !w) return null;
+  if (expectedEvent(c, w)) return null;
+  const seen = rulesSeen(w);
+  const said = seen.length ? seen.map((s) => `${s.decision} ${s.rule} (${s.type})`).join(', ') : w.policy ? 'no rule' : 'no command_policy event for this command';
+  return `audit: expected ${c.audit.decision} by ${c.audit.rules.join(' or ')}; saw ${said}`;
+}
+
+export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
+  const provider = opts.provider ?? 'local';
+  const seed = seedFiles();
+  const config = provider === 'local' ? resolve(opts.config ?? seed.config) : undefined;
+  const policy = provider === 'local' ? resolve(opts.policy ?? seed.policy) : undefined;
+  const t0 = performance.now();
+  const sb: Sandbox<ProviderName> = await createSandbox<ProviderName>({
+    provider,
+    ...(config ? { config } : {}),
+    ...(policy ? { policy } : {}),
+    ...(opts.snapshot ? { snapshot: opts.snapshot } : {}),
+    ...(opts.root ? { root: opts.root } : {}),
+    ...(opts.daytona ? { daytona: opts.daytona } : {}),
+  });
+  const createMs = Math.round(performance.now() - t0);
+  opts.onStart?.({ provider, sandbox: sb.id, createMs, ...(config ? { config } : {}), ...(policy ? { policy } : {}), ...(opts.snapshot ? { snapshot: opts.snapshot } : {}) });
+  const probe: DemoProbe = { exists: (p) => sb.fileExists(p), read: (p) => sb.readFile(p) };
+  const tag = `demo${process.pid}x${Date.now().toString(36)}`;
+  const filter = opts.only?.toLowerCase();
+  const checks = demoChecks(tag).filter((c) => !filter || c.group.toLowerCase().includes(filter) || c.name.toLowerCase().includes(filter));
+  const results: CheckResult[] = [];
+  let auditAvailable = true;
   try {
-    for (const c of CHECKS) {
-      if (c.group !== group) log(`\n== ${(group = c.group)}`);
-      const r = await sb.exec(c.cmd);
-      const why = c.verdict(r, host);
-      if (why) failures++;
-      log(`${why ? 'FAIL' : 'ok  '}  ${c.name.padEnd(56)} $ ${c.cmd.length > 70 ? `${c.cmd.slice(0, 67)}...` : c.cmd}${why ? `\n      ${why}` : ''}`);
+    let seenLen = 0;
+    try {
+      const text = await sb.auditLog();
+      if (text === null) auditAvailable = false;
+      else seenLen = text.length;
+    } catch {
+      auditAvailable = false;
     }
-    log(`\n${CHECKS.length - failures}/${CHECKS.length} checks held`);
+    for (const c of checks) {
+      const tc = performance.now();
+      let r: ExecResult | null = null;
+      let why: string | null = null;
+      try {
+        r = await sb.exec(c.cmd);
+        why = await c.verdict(r, probe);
+      } catch (err) {
+        why = `exec failed: ${(err as Error).message}`;
+      }
+      let w: Window | null = null;
+      if (auditAvailable) {
+        const deadline = Date.now() + (opts.auditWaitMs ?? 2000);
+        for (;;) {
+          const text = (await sb.auditLog().catch(() => null)) ?? '';
+          w = commandWindow(parseEvents(text.slice(seenLen)), c.cmd);
+          if (w.complete || Date.now() > deadline) {
+            seenLen = Math.max(seenLen, text.length);
+            break;
+          }
+          await sleep(20);
+        }
+      }
+      why ??= auditCheck(c, w);
+      const res: CheckResult = {
+        group: c.group,
+        name: c.name,
+        command: c.cmd,
+        expected: c.expect,
+        observed: r ? observedOf(r) : 'no result',
+        exitCode: r ? r.exitCode : null,
+        pass: why === null,
+        ...(why ? { why } : {}),
+        decidedBy: w ? (expectedEvent(c, w) ?? decider(w)) : null,
+        ...(c.audit ? { auditExpected: `${c.audit.decision} by ${c.audit.rules.join(' or ')}` } : {}),
+        ...(c.enforcedBy ? { enforcedBy: c.enforcedBy } : {}),
+        ms: Math.round(performance.now() - tc),
+      };
+      results.push(res);
+      opts.onResult?.(res);
+    }
   } finally {
-    await sb.delete();
+    await sb.delete().catch(() => {});
   }
-  return failures;
+  const failed = results.filter((r) => !r.pass).length;
+  return {
+    provider,
+    sandbox: sb.id,
+    ...(config ? { config } : {}),
+    ...(policy ? { policy } : {}),
+    ...(opts.snapshot ? { snapshot: opts.snapshot } : {}),
+    audit: auditAvailable ? 'read' : 'unavailable',
+    createMs,
+    totalMs: Math.round(performance.now() - t0),
+    passed: results.length - failed,
+    failed,
+    results,
+  };
 }
 
+// `node dist/src/demo/seed-demo.js [CONFIG POLICY]`: the scorecard on the local provider
+// (what `agentsh demo` prints); exit status = failed checks (capped at 100).
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const [config, policy] = process.argv.slice(2);
-  if (!config || !policy) {
-    process.stderr.write('usage: seed-demo CONFIG POLICY\n');
-    process.exit(2);
-  }
-  runDemo({ config, policy }).then(
-    (n) => process.exit(Math.min(n, 100)),
+  const log = (s: string) => process.stdout.write(`${s}\n`);
+  let group = '';
+  runDemo({
+    ...(config ? { config } : {}),
+    ...(policy ? { policy } : {}),
+    onStart: (i) => log(formatHeader(i)),
+    onResult: (r) => {
+      if (r.group !== group) log(formatResult(r, (group = r.group)));
+      else log(formatResult(r));
+    },
+  }).then(
+    (rep) => {
+      log(formatSummary(rep));
+      process.exit(Math.min(rep.failed, 100));
+    },
     (err: Error) => {
       process.stderr.write(`demo failed: ${err.message}\n`);
       process.exit(101);

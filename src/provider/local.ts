@@ -7,18 +7,21 @@
 // at `<dir>/run/agentsh.sock` (the server's /run/agentsh inside).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { ApiClient } from '../cli/client.js';
 import { runPaths } from '../server/paths.js';
-import type { ToolboxExecResult } from '../server/toolbox.js';
+import { SandboxError, type CreateOptions, type CreateTimings, type ExecOptions, type ExecResult, type SandboxProvider } from './types.js';
 import { buildLauncher, parseReport, serializePlan } from '../sandbox/launcher.js';
 import { createCommandCgroup, probeCgroups } from '../sandbox/cgroups.js';
 import { limitsFromPolicy } from '../sandbox/resources.js';
 import { loadConfigFile } from '../config/load.js';
 import { buildShim, REPO_ROOT } from '../shim/build.js';
-import { APP_DIR, CONFIG_IN_IMAGE, imagePlan, sandboxDirs, writeLayers, type SandboxDirs } from './image.js';
+import { APP_DIR, CONFIG_IN_IMAGE, imagePlan, layerDir, RUN_DIR_IN_IMAGE, SANDBOX_HOME, sandboxDirs, STATE_DIR_IN_IMAGE, writeLayers, type SandboxDirs } from './image.js';
+
+export { SandboxError } from './types.js';
+export type { CreateOptions, CreateTimings, ExecOptions, ExecResult, SandboxErrorCode } from './types.js';
 
 export const SEED_CONFIG = join(REPO_ROOT, 'test', 'fixtures', 'seed', 'config.yaml');
 export const SEED_POLICY = join(REPO_ROOT, 'test', 'fixtures', 'seed', 'default.yaml');
@@ -26,17 +29,6 @@ const ID_RE = /^sb-[0-9a-f]{10}$/;
 const MARKER_PREFIX = 'agentsh-sandbox:';
 /** sockaddr_un.sun_path holds 107 bytes and a NUL. */
 const MAX_SOCKET_PATH = 107;
-
-export type SandboxErrorCode = 'E_NOT_FOUND' | 'E_INVALID' | 'E_START' | 'E_EXEC' | 'E_STOP';
-
-export class SandboxError extends Error {
-  constructor(
-    readonly code: SandboxErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** What sandbox.json records. */
 export interface SandboxRecord {
@@ -61,31 +53,6 @@ export interface SandboxInfo extends SandboxRecord {
   dir: string;
   state: 'running' | 'stopped';
 }
-
-export interface CreateTimings {
-  /** Directories, layers, shim/launcher build checks, plan. */
-  prepareMs: number;
-  /** Launcher spawned → its command exec'd (namespaces, mounts, pivot_root done). */
-  launcherMs: number;
-  /** exec → the server answers /ready on its API socket. */
-  serverMs: number;
-  totalMs: number;
-}
-
-export interface CreateOptions {
-  config?: string;
-  policy?: string;
-  /** How long the server may take to answer (default 20 s). */
-  timeoutMs?: number;
-}
-
-export interface ExecOptions {
-  cwd?: string;
-  env?: Record<string, string>;
-  timeoutMs?: number;
-}
-
-export type ExecResult = ToolboxExecResult;
 
 /** AGENTSH_SANDBOX_ROOT; else /var/lib/agentsh-local/sandboxes for root; else the XDG state dir. */
 export function defaultSandboxRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -158,7 +125,8 @@ function tail(file: string, lines = 30): string {
 
 // --------------------------------------------------------------------------- provider
 
-export class LocalProvider {
+export class LocalProvider implements SandboxProvider<SandboxInfo> {
+  readonly name = 'local' as const;
   readonly root: string;
 
   constructor(opts: { root?: string } = {}) {
@@ -357,6 +325,64 @@ export class LocalProvider {
       throw new SandboxError('E_EXEC', `sandbox ${id}: toolbox exec failed (${r.status}): ${e?.message ?? JSON.stringify(r.body)}`);
     }
     return r.body as ExecResult;
+  }
+
+  /**
+   * Where a path inside the sandbox lives on the host: its writable places are directories of
+   * the sandbox (a command's private /tmp is not among them); what the image adds is a layer;
+   * everything else is the host's own file, seen read-only inside. With each candidate, the
+   * directory it must stay in once symlinks are resolved (null: a host path as it is).
+   */
+  hostPath(id: string, inside: string): Array<{ path: string; within: string | null }> {
+    const { dirs } = this.readRecord(id);
+    const p = resolve('/', inside);
+    const places: Array<[string, string]> = [[SANDBOX_HOME, dirs.home], ['/tmp', dirs.tmp], ['/var/tmp', dirs.varTmp], [RUN_DIR_IN_IMAGE, dirs.run], [STATE_DIR_IN_IMAGE, dirs.state]];
+    for (const [at, host] of places) if (p === at || p.startsWith(`${at}/`)) return [{ path: join(host, p.slice(at.length)), within: host }];
+    const out: Array<{ path: string; within: string | null }> = [];
+    for (const o of ['/etc', '/usr/bin', '/usr/lib', '/var/lib']) if (p.startsWith(`${o}/`)) out.push({ path: join(layerDir(dirs, o), p.slice(o.length)), within: layerDir(dirs, o) });
+    return [...out, { path: p, within: null }];
+  }
+
+  async fileExists(id: string, path: string): Promise<boolean> {
+    return this.hostPath(id, path).some(({ path: h }) => {
+      try {
+        lstatSync(h);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** Read from outside the sandbox: a symlink the agent planted in its own places never leads out of them. */
+  async readFile(id: string, path: string): Promise<string | null> {
+    for (const { path: h, within } of this.hostPath(id, path)) {
+      try {
+        if (within !== null) {
+          const real = realpathSync(h);
+          const base = realpathSync(within);
+          if (real !== base && !real.startsWith(`${base}/`)) continue;
+          return readFileSync(real, 'utf8');
+        }
+        return readFileSync(h, 'utf8');
+      } catch {
+        // not this one
+      }
+    }
+    return null;
+  }
+
+  /** The sandbox's audit log (its config's audit output, in the sandbox's state directory). */
+  async auditLog(id: string): Promise<string | null> {
+    const { dirs } = this.readRecord(id);
+    let inside = join(STATE_DIR_IN_IMAGE, 'events.jsonl');
+    try {
+      const audit = loadConfigFile(join(layerDir(dirs, '/etc'), 'agentsh', 'config.yaml')).config.audit;
+      inside = audit.output && audit.output.startsWith('/') ? audit.output : join(dirname(audit.storage.sqlite_path), 'events.jsonl');
+    } catch {
+      // unreadable: the seed's location
+    }
+    return this.readFile(id, inside);
   }
 
   /** Stops the server (SIGTERM, then SIGKILL after `graceMs`) and removes `<root>/<id>/`. */

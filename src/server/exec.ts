@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { basename } from 'node:path';
+import { basename, posix } from 'node:path';
 import { stricter, type PolicyDecision } from '../policy/decision.js';
 import { EnvLimitError, type ShellDecision } from '../policy/engine.js';
 import { readReportWithNotify, VERDICT_EPERM, type Notification, type Plan, type Verdict as NotifyVerdict } from '../sandbox/launcher.js';
@@ -25,7 +25,18 @@ export interface Verdict {
 }
 
 /** The pre-check for an argv: the program itself, and for shells the script they would run. */
-export function precheck(session: Session, argv: readonly string[], opts: { stdinIsTty?: boolean; stdinScript?: string; cwd?: string; depth?: number } = {}): Verdict {
+export function precheck(
+  session: Session,
+  argv: readonly string[],
+  opts: {
+    stdinIsTty?: boolean;
+    stdinScript?: string;
+    cwd?: string;
+    depth?: number;
+    /** Where a path the command names lies on the server's side (the sandbox's own /tmp is elsewhere); null: the server cannot see it. */
+    hostPath?: (p: string) => string | null;
+  } = {},
+): Verdict {
   const engine = session.engine;
   const depth = opts.depth ?? 0;
   const name = basename(argv[0] ?? '').replace(/\.real$/, '');
@@ -42,7 +53,7 @@ export function precheck(session: Session, argv: readonly string[], opts: { stdi
   if (inv.mode === 'command') script = inv.script;
   else if (inv.mode === 'stdin') script = opts.stdinScript ?? '';
   else if (inv.mode === 'script') {
-    const read = readScript(inv.path, opts.cwd ?? session.workspace, session);
+    const read = readScript(inv.path, opts.cwd ?? session.workspace, session, opts.hostPath);
     if (read.error) return { decision: refusal('script-unchecked', `cannot check script ${inv.path}: ${read.error}`), invocation: inv, text };
     script = read.text; // null: no such file, the shell reports it and runs nothing
   }
@@ -62,8 +73,10 @@ function refusal(rule: string, message: string): PolicyDecision {
 
 // A script that exists but can't be read whole is refused: the shell would run what the
 // pre-check never saw.
-function readScript(path: string, cwd: string, session: Session): { text: string | null; error?: string } {
-  const p = path.startsWith('/') ? path : `${cwd}/${path}`;
+function readScript(path: string, cwd: string, session: Session, hostPath?: (p: string) => string | null): { text: string | null; error?: string } {
+  const seen = posix.normalize(path.startsWith('/') ? path : `${cwd}/${path}`);
+  const p = hostPath ? hostPath(seen) : seen;
+  if (p === null) return { text: null, error: 'it lies where the server cannot read it' };
   try {
     const st = statSync(p);
     if (st.size > MAX_SCRIPT_BYTES) return { text: null, error: `larger than ${MAX_SCRIPT_BYTES} bytes` };

@@ -39,7 +39,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   session.lastActive = Date.now();
   session.commands++;
   const stdinScript = req.stdinScript?.toString('latin1');
-  const verdict = precheck(session, req.argv, { stdinIsTty: req.stdinIsTty ?? false, cwd: req.cwd, ...(stdinScript !== undefined ? { stdinScript } : {}) });
+  const verdict = precheck(session, req.argv, { stdinIsTty: req.stdinIsTty ?? false, cwd: req.cwd, hostPath: ctx.sandbox.hostPathFor(session), ...(stdinScript !== undefined ? { stdinScript } : {}) });
   const d = verdict.decision;
   const text = ctx.redactText(verdict.text); // what the audit log and messages show
   const base = { session_id: session.id, command_id: commandId };

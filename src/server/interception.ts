@@ -121,7 +121,7 @@ export class CommandInterceptor {
     // The pre-check: command_rules for the program, and for a nested shell its script too —
     // its builtins (kill, enable …) never reach exec, so `sh -c 'kill …'` from Python is
     // decided on its script.
-    const checked = precheck(this.session, [n.path, ...n.argv.slice(1)], { cwd: n.cwd, depth }).decision;
+    const checked = precheck(this.session, [n.path, ...n.argv.slice(1)], { cwd: n.cwd, depth, hostPath: this.ctx.sandbox.hostPathFor(this.session) }).decision;
     const covered = checked.decision === 'approve' && depth === 0 && this.approvedRules.has(checked.rule);
     const d: PolicyDecision = covered ? { ...checked, decision: 'allow', message: `approved with the command: ${checked.message}` } : checked;
     const allowed = d.decision === 'allow' || d.decision === 'audit';

@@ -279,6 +279,20 @@ export class SandboxRuntime {
     return f;
   }
 
+  /**
+   * Where a path a sandboxed command names lies for the server: its /tmp is the session's
+   * private directory, /dev/shm a tmpfs of its own (null: the server cannot read it);
+   * everything else is at the same path. Without the sandbox's mounts: the path itself.
+   */
+  hostPathFor(session: Session): (p: string) => string | null {
+    if (this.report.mode !== 'full' && this.report.mode !== 'landlock') return (p) => p;
+    return (p) => {
+      if (p === '/tmp' || p.startsWith('/tmp/')) return posix.join(this.sessionTmp(session), p.slice(4));
+      if (p === '/dev/shm' || p.startsWith('/dev/shm/')) return null;
+      return p;
+    };
+  }
+
   /** The session's /tmp on the host (bound at /tmp: its files survive between commands). */
   sessionTmp(session: Session): string {
     const dir = posix.join(this.paths.sessionsDir, session.id, 'tmp');
