@@ -34,7 +34,7 @@ describe('exec ask list', () => {
 
 describe('exec depth at the supervisor', () => {
   const events: Array<{ fields?: { path?: string; depth?: number } }> = [];
-  const ctx = { audit: { record: (e: { fields?: { path?: string; depth?: number } }) => events.push(e) }, redactText: (s: string) => s } as never;
+  const ctx = { audit: { record: (e: { fields?: { path?: string; depth?: number } }) => events.push(e) }, redactText: (s: string) => s, sandbox: { hostPathFor: () => (p: string) => p } } as never;
   const e = seedEngine();
   const session = { id: 's', engine: e, workspace: '/w', uid: null } as never;
   const ex = (id: number, pid: number, ancestors: number[], path: string, ...args: string[]): Notification =>

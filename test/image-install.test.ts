@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { buildLauncher } from '../src/sandbox/launcher.js';
+import { buildShim } from '../src/shim/build.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
 const isRoot = process.getuid?.() === 0;
@@ -88,6 +90,10 @@ describe('image install (scripts/image/install.sh) in a scratch root', { skip },
   const both = (name: string) => `exit ${rc(name)}: ${read(`${name}.out`)}`;
 
   before(() => {
+    // What scripts/image/build.sh does in the image: the native parts, compiled (a fresh
+    // clone has none until a test or the CLI builds them).
+    buildShim();
+    buildLauncher();
     for (const f of HOST_FILES) hostBefore.set(f, sha(f));
     scratch = mkdtempSync(join(tmpdir(), 'agentsh-image-'));
     out = mkdtempSync(join(tmpdir(), 'agentsh-image-out-'));
