@@ -10,12 +10,13 @@
 // probed from inside the command's own namespace, where no route exists.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
 import { createSandbox, type Sandbox } from '../src/sdk/index.js';
+import { expectSandboxEvent, type AuditEvent } from './sandbox-events.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root: the local provider builds namespaces';
@@ -41,20 +42,7 @@ async function run(cmd: string) {
   return { ...r, all: `${r.stdout}${r.stderr}` };
 }
 
-interface AuditEvent { type: string; rule?: string; decision?: string; fields?: Record<string, unknown> }
-function events(): AuditEvent[] {
-  const p = join(dir, 'state', 'events.jsonl');
-  if (!existsSync(p)) return [];
-  return readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
-}
-async function expectEvent(pred: (e: AuditEvent) => boolean, what: string): Promise<AuditEvent> {
-  for (let i = 0; i < 60; i++) {
-    const e = events().find(pred);
-    if (e) return e;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`no audit event: ${what}`);
-}
+const expectEvent = (pred: (e: AuditEvent) => boolean, what: string) => expectSandboxEvent(dir, pred, what);
 const reached = (tag: string) => upstreamLog.split('\n').some((l) => l.startsWith('req ') && l.includes(tag));
 
 describe('session network (seed policy, local sandbox)', { skip }, () => {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createSandbox, type Sandbox } from '../src/sdk/index.js';
+import { expectSandboxEvent, sandboxEvents, type AuditEvent } from './sandbox-events.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root: the local provider builds mount namespaces';
@@ -29,21 +30,8 @@ async function run(cmd: string) {
   return { ...r, all: `${r.stdout}${r.stderr}` };
 }
 
-interface AuditEvent { type: string; rule?: string; decision?: string; fields?: Record<string, unknown> }
-function events(): AuditEvent[] {
-  const p = join(dir, 'state', 'events.jsonl');
-  if (!existsSync(p)) return [];
-  return readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
-}
-/** Waits briefly for an audit event (the log is written asynchronously). */
-async function expectEvent(pred: (e: AuditEvent) => boolean, what: string): Promise<AuditEvent> {
-  for (let i = 0; i < 40; i++) {
-    const e = events().find(pred);
-    if (e) return e;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`no audit event: ${what}`);
-}
+const events = () => sandboxEvents(dir);
+const expectEvent = (pred: (e: AuditEvent) => boolean, what: string) => expectSandboxEvent(dir, pred, what);
 
 describe('seed demo on a local sandbox', { skip }, () => {
   before(async () => {
