@@ -31,6 +31,7 @@
 // and the redirected address or host:port is checked like any other (net/decision.ts).
 import { isIP } from 'node:net';
 import RE2 from 're2';
+import { parseHostPort } from '../config/load.js';
 import type { PolicyDoc } from '../policy/schema.js';
 import type { SourcePath } from '../util/yaml-source.js';
 import { canonicalAddress, normaliseHost } from './decision.js';
@@ -69,16 +70,17 @@ export function redirectKey(host: string, port: number): string {
   return `${isIP(h) === 6 ? `[${h}]` : h}:${port}`;
 }
 
-/** Parses `host:port` (IPv6 in brackets); null when it is not one. */
-export function parseHostPort(text: string): { host: string; port: number } | null {
-  const m = /^\s*(?:\[([^\]]+)\]|([^:\s[\]]+)):(\d{1,5})\s*$/.exec(text);
-  if (!m) return null;
-  const raw = m[1] ?? m[2]!;
-  if (m[1] !== undefined && isIP(m[1]) !== 6) return null;
-  const host = normaliseHost(raw);
-  const port = Number(m[3]);
-  if (host === null || port < 1 || port > 65535) return null;
-  return { host, port };
+/**
+ * A redirect target `host:port` (IPv6 in brackets): the config's host:port syntax, plus a
+ * real host (a name or an address; an IPv6 one only in brackets) and a port from 1.
+ */
+export function parseRedirectTarget(text: string): { host: string; port: number } | null {
+  const t = text.trim();
+  const hp = parseHostPort(t);
+  if (!hp || hp.port < 1) return null;
+  if (t.startsWith('[') && isIP(hp.host) !== 6) return null;
+  const host = normaliseHost(hp.host);
+  return host === null ? null : { host, port: hp.port };
 }
 
 export function compileRedirects(doc: Pick<PolicyDoc, 'dns_redirects' | 'connect_redirects'>, report: RedirectReporter): CompiledRedirects {
@@ -130,7 +132,7 @@ export function compileRedirects(doc: Pick<PolicyDoc, 'dns_redirects' | 'connect
     } else if (r.redirect_to === undefined) {
       report('missing-key', "a connect redirect needs 'redirect_to' (host:port)", path);
     } else {
-      target = parseHostPort(r.redirect_to);
+      target = parseRedirectTarget(r.redirect_to);
       if (!target) report('invalid-value', `redirect_to must be host:port (IPv6 in brackets, port 1-65535), got ${JSON.stringify(r.redirect_to)}`, [...path, 'redirect_to']);
     }
     if (r.tls) {
