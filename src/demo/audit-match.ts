@@ -6,19 +6,11 @@
 // that carries its command_id (nested execs, file decisions, signals, soft deletes) or no
 // command id at all (proxy connections are recorded per session).
 
+import type { AuditEvent } from '../audit/event.js';
 import { toolboxCommand } from '../provider/daytona.js';
 
-export interface DemoAuditEvent {
-  type: string;
-  ts?: string;
-  session_id?: string;
-  command_id?: string;
-  decision?: string;
-  policy_decision?: string;
-  rule?: string;
-  message?: string;
-  fields?: Record<string, unknown>;
-}
+/** An audit line as read back from the log: any field may be missing from a line. */
+export type DemoAuditEvent = Pick<AuditEvent, 'type'> & Partial<Omit<AuditEvent, 'type'>>;
 
 export interface Decider {
   type: string;
