@@ -14,34 +14,17 @@ import {
   LlmProxy, PLACEHOLDER_KEYS, RateLimiter, SseParser, dlpModeOf, llmDlpFromConfig, llmEnv, llmProxyEnabled, llmSecretEnvNames, route, scanRequest,
   type DlpMode, type LlmProxyConfig, type LlmProxyLimits,
 } from '../src/llm/index.js';
-import type { NetSession } from '../src/net/types.js';
 import type { PolicyEngine } from '../src/policy/engine.js';
 import { ANTHROPIC_USAGE, CHAT_USAGE, RESPONSES_USAGE, StandIn, TEXT, TEXT_PARTS } from './llm-upstream.js';
+import { fakeNetSession, waitFor, type NetAuditEvent } from './net-session.js';
 
 // Secrets built at test time (not documented examples): an AWS access key id and an e-mail.
 const AWS_KEY = ['AKIA', 'Q3T7', 'WZ2L', 'MX5K', 'R9PD'].join('');
 const EMAIL = ['olivia.marsh', 'northwind-mail.net'].join('@');
 
-interface Ev {
-  type: string;
-  decision: string;
-  rule: string;
-  message: string;
-  fields: Record<string, unknown>;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-async function waitFor<T>(f: () => T | undefined | null | false, ms = 3000, what = 'condition'): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 let REDACTOR: Redactor;
 // The detectors' display labels (src/dlp owns them; read, not assumed).
@@ -61,13 +44,7 @@ interface ProxyOpts {
 }
 
 async function startProxy(standIn: StandIn, o: ProxyOpts = {}) {
-  const events: Ev[] = [];
-  const session: NetSession = {
-    sessionId: o.sessionId ?? 'sess-llm',
-    engine: {} as PolicyEngine,
-    audit: (type, decision, rule, message, fields) => events.push({ type, decision, rule, message, fields }),
-    approve: async () => false,
-  };
+  const { session, events } = fakeNetSession({} as PolicyEngine, o.sessionId ?? 'sess-llm');
   const config: LlmProxyConfig = {
     mode: 'embedded',
     port: 0,

@@ -14,6 +14,7 @@ import { DEFAULT_NET_SETTINGS, ResolveError, type NetSession, type NetSettings, 
 import type { PolicyEngine } from '../src/policy/engine.js';
 import { startTestDns, type TestDns } from './dns-server.js';
 import { engineFor, seedEngine } from './helpers.js';
+import { fakeNetSession } from './net-session.js';
 
 const POLICY = `
 version: 1
@@ -75,23 +76,9 @@ const MAP = {
   'broken.test': 'SERVFAIL' as const,
 };
 
-interface AuditEvent {
-  type: string;
-  decision: string;
-  rule: string;
-  message: string;
-  fields: Record<string, unknown>;
-}
-
-function fakeSession(engine: PolicyEngine): NetSession & { events: AuditEvent[] } {
-  const events: AuditEvent[] = [];
-  return {
-    sessionId: 'test-session',
-    engine,
-    events,
-    audit: (type, decision, rule, message, fields) => void events.push({ type, decision, rule, message, fields }),
-    approve: async () => false,
-  };
+function fakeSession(engine: PolicyEngine) {
+  const { session, events } = fakeNetSession(engine);
+  return Object.assign(session, { events });
 }
 
 let nextId = 1;

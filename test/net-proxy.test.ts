@@ -8,9 +8,10 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { SessionProxy, type ProxyLimits } from '../src/net/proxy.js';
-import { ResolveError, type NetSession, type NetTarget, type Resolver } from '../src/net/types.js';
+import { ResolveError, type NetSession, type Resolver } from '../src/net/types.js';
 import type { PolicyEngine } from '../src/policy/engine.js';
 import { APPROVALS_ON, engineFor } from './helpers.js';
+import { fakeNetSession, waitFor, type NetAuditEvent } from './net-session.js';
 
 const POLICY = `
 version: 1
@@ -40,42 +41,15 @@ class MapResolver implements Resolver {
   }
 }
 
-interface AuditEvent {
-  type: string;
-  decision: string;
-  rule: string;
-  message: string;
-  fields: Record<string, unknown>;
-}
-
 function fakeSession(engine: PolicyEngine) {
-  const events: AuditEvent[] = [];
-  const approvals: (NetTarget & { ip?: string })[] = [];
-  const state = { answer: true };
-  const session: NetSession = {
-    sessionId: 'sess-1',
-    engine,
-    audit: (type, decision, rule, message, fields) => events.push({ type, decision, rule, message, fields }),
-    approve: async (_d, target) => {
-      approvals.push(target);
-      return state.answer;
-    },
-  };
-  return { session, events, approvals, state };
+  const f = fakeNetSession(engine, 'sess-1');
+  f.state.answer = true;
+  return f;
 }
 
 const noop = () => {};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor<T>(f: () => T | undefined | false, ms = 3000, what = 'condition'): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 async function listen(server: net.Server): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -178,7 +152,7 @@ describe('session proxy', () => {
   let port: number;
   const BIG = 1024 * 1024;
 
-  const eventFor = (pred: (e: AuditEvent) => boolean, what = 'an audit event') => waitFor(() => events.find(pred), 3000, what);
+  const eventFor = (pred: (e: NetAuditEvent) => boolean, what = 'an audit event') => waitFor(() => events.find(pred), 3000, what);
 
   before(async () => {
     upstream = http.createServer((req, res) => {
