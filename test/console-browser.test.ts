@@ -31,8 +31,13 @@ async function launch(): Promise<Browser> {
     executablePath: CHROMIUM,
     headless: true,
     chromiumSandbox: false,
-    // A closed network: no background connections, no component downloads.
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    // A closed network: no background connections, no component downloads, and whatever the
+    // browser still tries (it is not ours to audit) resolves nowhere and goes to a dead proxy
+    // port; loopback (the console) is reached directly.
+    args: [
+      '--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1', '--proxy-server=http://127.0.0.1:9',
+    ],
   });
 }
 
