@@ -337,6 +337,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "relay.h"
+#include "tracer.h"
 
 extern char **environ;
 
@@ -417,6 +418,7 @@ static void usage_fail(const char *msg) {
 
 static void notify_parse(const char *val); /* the notify section */
 static void notify_ask_parse(const char *val);
+static void notify_via_parse(const char *val);
 
 /* Mount steps come before K_LL_RO (IS_MOUNT), Landlock grants from it on. */
 enum kind { K_BIND_RO, K_BIND_RW, K_TMPFS, K_PROC, K_OVERLAY, K_SYMLINK, K_LL_RO, K_LL_RW, K_LL_EXEC, K_LL };
@@ -610,6 +612,7 @@ static void parse_line(char *line) {
     else if (IS("seccomp") && val && !strcmp(val, "deny-list")) plan.seccomp = 1;
     else if (IS("notify") && val) notify_parse(val); /* the notify section */
     else if (IS("notify_ask") && val) notify_ask_parse(val);
+    else if (IS("notify_via") && val) notify_via_parse(val);
     else if (IS("cgroup")) add_cgroup(val);
     else if (IS("relay")) {
         int e = relay_add(val, opts, src);
@@ -990,6 +993,7 @@ static void setup_landlock(void) {
 #endif
 
 static unsigned notify_groups;
+static int notify_ptrace; /* plan `notify_via ptrace`: SECCOMP_RET_TRACE, the supervisor traces */
 static int notify_sock[2] = { -1, -1 }; /* [0] outer launcher, [1] pid 1 and the command */
 static int notify_proc = -1;            /* the host's /proc (pids as the supervisor sees them) */
 static int notify_sigpipe[2] = { -1, -1 };
@@ -1030,6 +1034,13 @@ static void notify_parse(const char *val) {
     }
     free(dup);
     if (!notify_groups) fail("notify", val, EINVAL);
+}
+
+/* notify_via seccomp|ptrace: how the notified calls reach the supervisor. */
+static void notify_via_parse(const char *val) {
+    if (!strcmp(val, "ptrace")) notify_ptrace = 1;
+    else if (!strcmp(val, "seccomp")) notify_ptrace = 0;
+    else fail("notify_via", val, EINVAL);
 }
 
 /* notify_ask NAMES: the execs the server wants to decide (comma list of lower-case
@@ -1079,6 +1090,7 @@ static int notify_must_ask(const char *path) {
 /* Right after the plan is read: what the directive needs, or the plan fails. */
 static void notify_check_plan(void) {
     struct stat st;
+    if (notify_ptrace && !notify_groups) fail("notify_via", "needs-notify", EINVAL);
     if (!notify_groups) return;
 #if !defined(__x86_64__)
     fail("notify", notify_groups_text(), ENOSYS);
@@ -1095,6 +1107,9 @@ static void notify_prepare(void) {
     if (pipe2(notify_sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) fail("notify", "pipe", errno);
     if (!notify_groups) return;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify_sock) < 0) fail("notify", "socketpair", errno);
+    /* ptrace: the command's hello carries its pid, translated by the kernel into ours */
+    int one = 1;
+    if (notify_ptrace && setsockopt(notify_sock[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) fail("notify", "passcred", errno);
     notify_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (notify_proc < 0) fail("notify", "/proc", errno);
 }
@@ -1124,6 +1139,20 @@ static void notify_send_listener(int fd) {
     memcpy(CMSG_DATA(c), &fd, sizeof fd);
     if (sendmsg(notify_sock[1], &m, MSG_NOSIGNAL) != 1) fail("notify", "send-listener", errno);
     close(fd);
+    close(notify_sock[1]);
+    notify_sock[1] = -1;
+}
+
+/* Command process, ptrace backend, right after the filter is installed: says `ptrace-ready`
+ * (the kernel attaches its pid) and waits until the supervisor has seized it. Until then every
+ * notified call would fail with ENOSYS (RET_TRACE without a tracer): nothing runs untraced. */
+static void notify_ptrace_hello(void) {
+    static const char hello[] = "ptrace-ready";
+    if (send(notify_sock[1], hello, sizeof hello - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof hello - 1)) fail("notify", "ptrace-hello", errno);
+    char ack = 0;
+    ssize_t r;
+    do r = recv(notify_sock[1], &ack, 1, 0); while (r < 0 && errno == EINTR);
+    if (r != 1 || ack != 'T') fail("notify", "ptrace-seize", r < 0 ? errno : EPERM);
     close(notify_sock[1]);
     notify_sock[1] = -1;
 }
@@ -1489,7 +1518,12 @@ static struct {
     int in_skip;          /* discarding the rest of an over-long line */
 } sup = { .listener = -1 };
 
-static void notify_respond(uint64_t id, long long val, int err, unsigned flags) {
+/* The answer to one stopped call (`pid`: the caller, for the ptrace backend). */
+static void notify_respond(pid_t pid, uint64_t id, long long val, int err, unsigned flags) {
+    if (notify_ptrace) {
+        tracer_answer(pid, (flags & SECCOMP_USER_NOTIF_FLAG_CONTINUE) != 0, err ? -err : val);
+        return;
+    }
     memset(sup.resp, 0, sup.resp_size);
     sup.resp->id = id;
     sup.resp->val = val;
@@ -1508,31 +1542,24 @@ static void notify_fail_closed(void) {
     sup.server_gone = 1;
 }
 
-static void notify_recv(void) {
-    memset(sup.req, 0, sup.req_size);
-    if (ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_RECV, sup.req) < 0) {
-        if (errno == EINTR || errno == ENOENT) return;
-        report("notify-error", "recv", errname(errno), NULL);
-        close(sup.listener); /* notified calls now fail with ENOSYS: closed, not open */
-        sup.listener = -1;
-        return;
-    }
-    const struct seccomp_notif *n = sup.req;
+/* One stopped call, from the listener or a seccomp stop of a tracee: refused, let through
+ * (execs the server does not decide: a `notice` line), or asked (the pending request). */
+static void notify_handle(const struct seccomp_notif *n) {
     if (sup.server_gone) { kill(sup.init, SIGKILL); return; } /* unanswered: dies with pid 1 */
     struct notify_req q = { .id = n->id, .pid = (pid_t)n->pid, .init = sup.init };
     struct nbuf b = { 0 };
     int kind = notify_build(&q, n, &b);
     if (kind == NK_NONE) { /* not a notified syscall: cannot happen with our filter */
-        notify_respond(n->id, 0, ENOSYS, 0);
+        notify_respond(q.pid, n->id, 0, ENOSYS, 0);
     } else if (q.refuse) {
-        notify_respond(n->id, 0, q.refuse, 0);
+        notify_respond(q.pid, n->id, 0, q.refuse, 0);
         if (notify_line("notify-refused", n->id, q.reason) < 0) notify_fail_closed();
-    } else if (ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &q.id) < 0) {
+    } else if (!notify_ptrace && ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &q.id) < 0) {
         /* the caller died (or was interrupted before we read it): the arguments we read
-         * may belong to another process by now; nothing to ask */
+         * may belong to another process by now; nothing to ask (a tracee stays stopped) */
     } else if (kind == NK_EXEC && !notify_must_ask(q.path)) {
         /* Not one the server decides: it runs now, the server hears of it (`notice`). */
-        notify_respond(n->id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+        notify_respond(q.pid, n->id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
         memcpy(b.p, "notice", 6); /* same length as "notify" */
         if (notify_emit(&b) < 0) notify_fail_closed();
     } else {
@@ -1543,6 +1570,34 @@ static void notify_recv(void) {
         if (notify_emit(&b) < 0) notify_fail_closed();
     }
     free(b.p);
+}
+
+static void notify_recv(void) {
+    memset(sup.req, 0, sup.req_size);
+    if (ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_RECV, sup.req) < 0) {
+        if (errno == EINTR || errno == ENOENT) return;
+        report("notify-error", "recv", errname(errno), NULL);
+        close(sup.listener); /* notified calls now fail with ENOSYS: closed, not open */
+        sup.listener = -1;
+        return;
+    }
+    notify_handle(sup.req);
+}
+
+/* ptrace backend: the queued seccomp stops, one at a time, until one waits for a verdict. */
+static uint64_t trace_ids;
+static void notify_trace_next(void) {
+    pid_t pid;
+    while (!sup.pending && (pid = tracer_next()) > 0) {
+        memset(sup.req, 0, sup.req_size);
+        struct seccomp_notif *n = sup.req;
+        int nr;
+        if (tracer_syscall(pid, &n->data.arch, &nr, (uint64_t *)n->data.args)) continue; /* gone */
+        n->id = ++trace_ids;
+        n->pid = (uint32_t)pid;
+        n->data.nr = nr;
+        notify_handle(n);
+    }
 }
 
 /* Soft delete. SRC names a file as the command sees it; DIR is a path of the supervisor's
@@ -1651,23 +1706,23 @@ static void notify_verdict(char *line) {
     int kind = sup.pending_kind;
     pid_t caller = sup.pending_pid;
     sup.pending = 0;
-    if (!strcmp(act, "continue") && nw == 3) notify_respond(id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
-    else if (!strcmp(act, "errno") && nw == 4 && parse_s64(w[3], &v) && v >= 1 && v <= 4095) notify_respond(id, 0, (int)v, 0);
-    else if (!strcmp(act, "value") && nw == 4 && parse_s64(w[3], &v)) notify_respond(id, v, 0, 0);
+    if (!strcmp(act, "continue") && nw == 3) notify_respond(caller, id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+    else if (!strcmp(act, "errno") && nw == 4 && parse_s64(w[3], &v) && v >= 1 && v <= 4095) notify_respond(caller, id, 0, (int)v, 0);
+    else if (!strcmp(act, "value") && nw == 4 && parse_s64(w[3], &v)) notify_respond(caller, id, v, 0, 0);
     else if (!strcmp(act, "trash") && nw == 7 && kind >= NK_UNLINK && (!strcmp(w[6], "value0") || !strcmp(w[6], "continue"))) {
         int e = notify_trash(caller, w[3], w[4], w[5], kind);
         if (e) {
             /* the caller's own answer where it would have been the kernel's, else EPERM */
-            notify_respond(id, 0, e == EISDIR || e == ENOTDIR || e == ENOTEMPTY ? e : EPERM, 0);
+            notify_respond(caller, id, 0, e == EISDIR || e == ENOTDIR || e == ENOTEMPTY ? e : EPERM, 0);
             if (notify_line("trash-failed", id, errname(e)) < 0) notify_fail_closed();
         } else {
-            if (!strcmp(w[6], "continue")) notify_respond(id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
-            else notify_respond(id, 0, 0, 0);
+            if (!strcmp(w[6], "continue")) notify_respond(caller, id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+            else notify_respond(caller, id, 0, 0, 0);
             if (notify_line("trashed", id, NULL) < 0) notify_fail_closed();
         }
     } else {
         /* a malformed verdict for the pending request: refused, never left hanging */
-        notify_respond(id, 0, EPERM, 0);
+        notify_respond(caller, id, 0, EPERM, 0);
         if (strlen(raw) > 256) raw[256] = 0;
         report("notify-error", "malformed", raw, NULL);
     }
@@ -1696,14 +1751,20 @@ static void notify_read_verdicts(void) {
 /* A message from pid 1 or the command on notify_sock[0]: the listener, or pid 1's exit line. */
 static int notify_from_sandbox(int flags) {
     char data[128];
-    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int) * 4)]; } u;
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))]; } u;
     struct iovec iov = { .iov_base = data, .iov_len = sizeof data - 1 };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
     ssize_t r = recvmsg(notify_sock[0], &m, MSG_CMSG_CLOEXEC | flags);
     if (r < 0 && (errno == EINTR || errno == EAGAIN)) return 0;
     if (r <= 0) { close(notify_sock[0]); notify_sock[0] = -1; return 0; }
     int got_fd = 0;
+    pid_t sender = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred cr;
+            memcpy(&cr, CMSG_DATA(c), sizeof cr);
+            sender = cr.pid;
+        }
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
         size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
         for (size_t i = 0; i < nfd; i++) {
@@ -1718,6 +1779,16 @@ static int notify_from_sandbox(int flags) {
             else close(fd);
             got_fd = 1;
         }
+    }
+    if (!got_fd && notify_ptrace && r == 12 && !memcmp(data, "ptrace-ready", 12)) {
+        /* the command, filter installed, waits to be seized (its pid as the kernel gave it) */
+        int e = sender > 0 ? tracer_seize(sender) : ESRCH;
+        if (e) {
+            report("notify-error", "ptrace-seize", errname(e), NULL);
+            kill(sup.init, SIGKILL);
+        }
+        if (send(notify_sock[0], e ? "F" : "T", 1, MSG_NOSIGNAL) != 1) kill(sup.init, SIGKILL);
+        return 1;
     }
     if (!got_fd) { /* pid 1's `exit N` / `signal N` */
         data[r] = 0;
@@ -1753,7 +1824,8 @@ static int notify_supervise(pid_t init) {
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL); /* a gone server is an EPIPE, handled; never a signal */
     sa.sa_handler = notify_on_sigchld;
-    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    /* a tracee's ptrace stops are SIGCHLDs too: SA_NOCLDSTOP would hide them */
+    sa.sa_flags = SA_RESTART | (notify_ptrace ? 0 : SA_NOCLDSTOP);
     sigaction(SIGCHLD, &sa, NULL);
     sup.init = init;
     if (!notify_groups) {
@@ -1774,9 +1846,14 @@ loop:;
     int code;
     for (;;) {
         int st;
-        pid_t w = waitpid(init, &st, WNOHANG);
-        if (w == init) { code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st); break; }
-        if (w < 0 && errno != EINTR) { code = EXIT_FAIL; break; }
+        if (notify_ptrace) {
+            if (tracer_reap(init, &st)) { code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st); break; }
+            notify_trace_next();
+        } else {
+            pid_t w = waitpid(init, &st, WNOHANG);
+            if (w == init) { code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st); break; }
+            if (w < 0 && errno != EINTR) { code = EXIT_FAIL; break; }
+        }
         struct pollfd p[5];
         int np = 0, i_sock = -1, i_rep = -1, i_lis = -1, i_relay = -1;
         p[np++] = (struct pollfd){ .fd = notify_sigpipe[0], .events = POLLIN };
@@ -1876,7 +1953,7 @@ static void install_seccomp(void) {
     }
     unsigned body = n;
     STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);      /* L_ALLOW = body */
-    STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF); /* L_NOTIF = body + 1 */
+    STMT(BPF_RET | BPF_K, notify_ptrace ? SECCOMP_RET_TRACE : SECCOMP_RET_USER_NOTIF); /* L_NOTIF = body + 1 */
     STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM); /* L_EPERM = body + 2 */
     for (unsigned i = 0; i < body; i++) {
         unsigned t = jt[i] >= L_ALLOW ? body + (jt[i] - L_ALLOW) - i - 1 : jt[i];
@@ -1889,8 +1966,9 @@ static void install_seccomp(void) {
 #undef JUMP
     struct sock_fprog prog = { .len = (unsigned short)n, .filter = f };
     const char *what = plan.seccomp ? "deny-list" : notify_groups_text();
-    if (!notify_groups) {
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) fail("seccomp", what, errno);
+    if (!notify_groups || notify_ptrace) {
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) fail(plan.seccomp ? "seccomp" : "notify", what, errno);
+        if (notify_ptrace) notify_ptrace_hello();
     } else {
         /* WAIT_KILLABLE_RECV: once the supervisor has read a request, only a fatal signal
          * interrupts the caller (a non-fatal one would restart the call and ask twice) */
@@ -1902,6 +1980,7 @@ static void install_seccomp(void) {
     }
     if (plan.seccomp) report("ok", "seccomp", "deny-list", NULL);
     if (notify_groups) report("ok", "notify", notify_groups_text(), NULL);
+    if (notify_ptrace) report("ok", "notify_via", "ptrace", NULL);
 #else
     fail(plan.seccomp ? "seccomp" : "notify", plan.seccomp ? "deny-list" : notify_groups_text(), ENOSYS); /* only x86_64 is implemented: fail closed */
 #endif
@@ -2150,6 +2229,7 @@ static int probe(void) {
     probe_child("landlock restrict_self", try_landlock);
     probe_child("seccomp filter", try_seccomp);
     probe_child("seccomp user_notif", try_notify);
+    probe_child("ptrace seize", tracer_probe);
     static const struct { const char *n; int f; } ns[] = {
         {"user", CLONE_NEWUSER}, {"mount", CLONE_NEWNS}, {"pid", CLONE_NEWPID}, {"ipc", CLONE_NEWIPC},
         {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP},

@@ -126,12 +126,15 @@ describe('agentsh CLI', () => {
   });
 
   it('a mechanism forced unavailable: detect falls back a mode, and minimum_mode refuses', { skip: process.getuid?.() !== 0 && 'root only' }, () => {
-    const env = { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify' };
+    // without user-notify: ptrace takes over the same interception
+    const traced = JSON.parse(cli(['detect', '--json', '--config', SEED_CONFIG], { env: { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify' } }).stdout);
+    assert.equal(traced.mode, 'ptrace');
+    assert.match(traced.domains.find((d: { domain: string }) => d.domain === 'command').active, /every exec checked \(ptrace/);
+    const env = { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify,ptrace' };
     const fallback = JSON.parse(cli(['detect', '--json', '--config', SEED_CONFIG], { env }).stdout);
     assert.equal(fallback.mode, 'landlock');
-    assert.deepEqual(fallback.forced_off, ['seccomp_notify']);
+    assert.deepEqual(fallback.forced_off, ['seccomp_notify', 'ptrace']);
     assert.equal(fallback.domains.find((d: { domain: string }) => d.domain === 'file').enforced, true);
-    assert.match(fallback.domains.find((d: { domain: string }) => d.domain === 'file').note, /soft delete needs seccomp user-notify/);
     const floor = join(tmp, 'floor.yaml');
     writeFileSync(floor, `${readFileSync(SEED_CONFIG, 'utf8')}\nsecurity:\n  minimum_mode: full\n`);
     const refused = cli(['detect', '--json', '--config', floor], { env });

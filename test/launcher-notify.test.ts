@@ -29,8 +29,12 @@ const ro = join(tmp, 'ro');
 let volMounted = false;
 let launcher = '';
 
+/** The backend the running suite tests (set by its `before`; the suites run one after the other). */
+let via: 'seccomp' | 'ptrace' = 'seccomp';
+
 function plan(extra: Partial<Plan> = {}): Plan {
   return {
+    ...(via === 'ptrace' ? { notifyVia: 'ptrace' as const } : {}),
     pdeathsig: true,
     unshare: ['mount', 'pid', 'ipc', 'uts'],
     mounts: [
@@ -136,7 +140,14 @@ describe('notify protocol (no root needed)', () => {
   });
 });
 
-describe('notify (as root)', { skip: skipReason }, () => {
+// The same suite for both backends: seccomp user-notify, and ptrace (the filter returns
+// SECCOMP_RET_TRACE, the supervisor is the tracer) for runtimes where a listener can't be had.
+for (const backend of ['seccomp', 'ptrace'] as const) describe(`notify via ${backend} (as root)`, { skip: skipReason }, () => {
+  before(() => {
+    via = backend;
+    // the tests name fixed files: each backend starts from empty directories
+    for (const d of [ws, trash, other]) for (const e of readdirSync(d)) rmSync(join(d, e), { recursive: true, force: true });
+  });
   it('reports every exec with its absolute path, argv, cwd and ancestors', async () => {
     const script = '/bin/true; env true; python3 -c "import subprocess; subprocess.run([\\"/usr/bin/id\\"])"; echo done';
     const r = await run(script);

@@ -1,4 +1,4 @@
-// A mechanism forced unavailable (AGENTSH_FORCE_UNAVAILABLE=seccomp_notify): the server runs
+// Mechanisms forced unavailable (AGENTSH_FORCE_UNAVAILABLE=seccomp_notify,ptrace): the server runs
 // commands in the `landlock` mode and the kernel still holds the hard denies — sudo cannot run
 // by any route, system paths stay read-only — while what needed user-notify fails closed: a
 // delete in a soft-delete area is refused (the file stays), opaque commands are refused.
@@ -31,8 +31,8 @@ function sandboxedSession(opts: Parameters<typeof startTestServer>[0]) {
   return { server, sh, sid: () => sid };
 }
 
-describe('fallback mode without seccomp user-notify', { skip }, () => {
-  const { server, sh } = sandboxedSession({ sandbox: true, env: { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify' } });
+describe('fallback mode without seccomp user-notify or ptrace', { skip }, () => {
+  const { server, sh } = sandboxedSession({ sandbox: true, env: { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify,ptrace' } });
 
   it('detect-equivalent: the server says landlock mode in its start event', async () => {
     assert.match(await eventsOf(server(), 'server_start', /"security_mode":"landlock"/), /"security_mode":"landlock"/);

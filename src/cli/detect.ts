@@ -7,7 +7,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import { buildLauncher, probeLauncher } from '../sandbox/launcher.js';
 import { probeCgroups } from '../sandbox/cgroups.js';
 import { formatResourceActive, limitsFromPolicy, resourcePlan, type ResourceActive } from '../sandbox/resources.js';
-import { modeReport, networkState, type ModeReport, type NetworkState } from '../server/sandbox-runtime.js';
+import { hasNamespaces, modeReport, networkState, type ModeReport, type NetworkState } from '../server/sandbox-runtime.js';
 
 export interface Domain {
   domain: string;
@@ -56,22 +56,24 @@ export function detect(config: ResolvedConfig): DetectReport {
 
 export function reportFor(r: ModeReport, kernel: Record<string, string>, source: DetectReport['source'], resources: ResourceActive | null = null, network: NetworkState = 'off'): DetectReport {
   const m = r.mechanisms;
-  const full = r.mode === 'full';
-  const ns = r.mode === 'full' || r.mode === 'landlock';
+  // Which mechanism decides each exec, signal and delete inside the sandbox (null: none does).
+  const via = r.mode === 'full' ? 'seccomp user-notify' : r.mode === 'ptrace' ? 'ptrace, seccomp user-notify being unavailable here' : null;
+  const full = via !== null;
+  const ns = hasNamespaces(r.mode);
   const ll = r.mode !== 'minimal';
   const domains: Domain[] = [
     {
       domain: 'command',
-      active: full ? 'pre-check + every exec checked (seccomp user-notify: path, argv, depth) + Landlock execute allow-list'
+      active: full ? `pre-check + every exec checked (${via}: path, argv, depth) + Landlock execute allow-list`
         : ll ? 'pre-check + Landlock execute allow-list (denied binaries cannot run by any route)' : 'pre-check of the command string only',
       enforced: true,
       note: full ? '' : ll ? 'argv rules and depth are checked only at the pre-check; opaque commands are refused' : "children of a command are not checked; opaque commands are refused",
     },
     {
       domain: 'file',
-      active: ll ? `Landlock ABI ${m.landlockAbi} compiled from file_rules${ns ? '; system paths on read-only mounts; control-plane files hidden' : ''}${full ? '; soft delete to the trash (user-notify)' : ''}` : 'none',
+      active: ll ? `Landlock ABI ${m.landlockAbi} compiled from file_rules${ns ? '; system paths on read-only mounts; control-plane files hidden' : ''}${full ? `; soft delete to the trash (${via})` : ''}` : 'none',
       enforced: ll,
-      note: ll ? (full ? '' : 'soft delete needs seccomp user-notify: deletes are refused instead') : 'files are not protected beyond Unix permissions',
+      note: ll ? (full ? '' : 'soft delete needs seccomp user-notify or ptrace: deletes are refused instead') : 'files are not protected beyond Unix permissions',
     },
     {
       domain: 'network',
@@ -85,9 +87,9 @@ export function reportFor(r: ModeReport, kernel: Record<string, string>, source:
     },
     {
       domain: 'signals',
-      active: ns ? `own pid namespace per command${m.landlockAbi >= 6 ? ' + Landlock signal scoping' : ''}${full ? ' + signal_rules at the syscall (user-notify)' : ''}` : 'none',
+      active: ns ? `own pid namespace per command${m.landlockAbi >= 6 ? ' + Landlock signal scoping' : ''}${full ? ` + signal_rules at the syscall (${via})` : ''}` : 'none',
       enforced: ns,
-      note: ns ? '' : 'commands can signal any process of their uid',
+      note: ns ? (full ? '' : 'signal_rules are not checked at the syscall (only the pid namespace and Landlock scoping hold)') : 'commands can signal any process of their uid',
     },
     {
       domain: 'resources',

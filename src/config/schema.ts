@@ -32,7 +32,7 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export const DLP_MODES = ['redact', 'block', 'audit', 'disabled'] as const;
 export const PROXY_MODES = ['embedded', 'disabled', 'mcp-only'] as const;
 export const PLATFORM_MODES = ['auto', 'linux', 'darwin', 'darwin-lima', 'windows', 'windows-wsl2'] as const;
-export const SECURITY_MODES = ['auto', 'full', 'landlock', 'landlock-only', 'minimal'] as const;
+export const SECURITY_MODES = ['auto', 'full', 'ptrace', 'landlock', 'landlock-only', 'minimal'] as const;
 
 const Rotation = Section(
   {
@@ -469,7 +469,7 @@ export const ConfigSchema = strictObject(
       {
         mode: Enum(SECURITY_MODES, 'Isolation mode'),
         strict: Bool('Fail when the mode cannot be met'),
-        minimum_mode: Enum(['full', 'landlock', 'landlock-only', 'minimal'], 'Refuse to run below this mode'),
+        minimum_mode: Enum(['full', 'ptrace', 'landlock', 'landlock-only', 'minimal'], 'Refuse to run below this mode'),
         warn_degraded: Bool('Warn in degraded mode (agentsh forces this on)'),
       },
       'Security mode',

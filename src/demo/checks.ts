@@ -64,7 +64,7 @@ export function demoChecks(tag: string): Check[] {
     // ---------------------------------------------------------------- diagnostics
     { group: 'diagnostics', name: 'BASH_ENV points at bash_startup.sh', cmd: 'echo $BASH_ENV', expect: 'BASH_ENV set', verdict: out(/\/usr\/lib\/agentsh\/bash_startup\.sh/) },
     { group: 'diagnostics', name: 'kill is not a builtin', cmd: 'type -t kill || echo not-a-builtin', expect: 'kill: no builtin', verdict: notOut(/^builtin$/m) },
-    { group: 'diagnostics', name: 'agentsh detect: full mode for this session', cmd: 'agentsh detect', expect: 'security mode: full', verdict: out(/security mode: full/) },
+    { group: 'diagnostics', name: 'agentsh detect: every exec checked in this session (mode full, or ptrace where user-notify is taken)', cmd: 'agentsh detect', expect: 'security mode: full or ptrace', verdict: out(/security mode: (full|ptrace) /) },
 
     // ----------------------------------------------------------- blocked commands
     { group: 'blocked commands', name: 'sudo', cmd: 'sudo whoami', expect: 'refused, nothing as root', audit: deny('block-shell-escape'), verdict: all(refused, noRoot) },

@@ -43,8 +43,8 @@ export function buildNative(sources: string | readonly string[], out: string): s
   return out;
 }
 
-/** The launcher's sources: the main file, the network relay, its header. */
-export const LAUNCHER_SOURCES = [LAUNCHER_SOURCE, join(REPO_ROOT, 'native', 'relay.c'), join(REPO_ROOT, 'native', 'relay.h')] as const;
+/** The launcher's sources: the main file, the network relay and the ptrace backend, their headers. */
+export const LAUNCHER_SOURCES = [LAUNCHER_SOURCE, ...['relay.c', 'relay.h', 'tracer.c', 'tracer.h'].map((f) => join(REPO_ROOT, 'native', f))] as const;
 
 /** Builds `<outDir>/agentsh-launcher` (default dist/native) if needed; returns its path. */
 export function buildLauncher(outDir: string = join(REPO_ROOT, 'dist', 'native')): string {
@@ -122,6 +122,12 @@ export interface Plan {
    * the deny-list. Protocol: native/launcher.c.
    */
   notify?: NotifyGroup[];
+  /**
+   * How notified calls reach the supervisor: seccomp user-notify (default), or ptrace where a
+   * listener can't be installed (the filter returns SECCOMP_RET_TRACE and the supervisor, the
+   * command tree's tracer, answers the same requests: native/tracer.c).
+   */
+  notifyVia?: 'seccomp' | 'ptrace';
   /**
    * With notify exec: the programs the server decides (lower-case basenames and absolute
    * paths). Other execs run at once and are reported as `notice` lines (audit only). The
@@ -261,6 +267,7 @@ export function serializePlan(plan: Plan): string {
     const bad = plan.notify.find((g) => !NOTIFY_GROUPS.includes(g));
     if (bad !== undefined) throw new Error(`plan: notify groups are ${NOTIFY_GROUPS.join(', ')}, got ${JSON.stringify(bad)}`);
     line('notify', [...new Set(plan.notify)].join(','));
+    if (plan.notifyVia === 'ptrace') line('notify_via', 'ptrace');
     if (plan.notifyAsk) {
       const bad = plan.notifyAsk.find((n) => !n || n.includes(',') || /[^\x21-\x7e]/.test(n));
       if (bad !== undefined) throw new Error(`plan: notifyAsk names must be printable ASCII without ',' or spaces, got ${JSON.stringify(bad)}`);

@@ -32,6 +32,13 @@ export interface SessionPlanInput {
   userns: boolean;
   /** seccomp user-notify groups (the supervisor asks the server). */
   notify: Array<'exec' | 'signal' | 'delete'>;
+  /** How notified calls reach the supervisor (ptrace where a seccomp listener can't be had). */
+  notifyVia?: 'seccomp' | 'ptrace';
+  /**
+   * The directory bound at the workspace's real path instead of the workspace itself: the FUSE
+   * view (src/fuse), which applies file_rules per operation where nothing intercepts deletes.
+   */
+  workspaceSource?: string;
   /** Descriptors the command keeps (the governed marker). */
   keepFds: number[];
   /** An empty file with mode 0000 bound (read-only, noexec) over every `fs.masked` path. */
@@ -82,6 +89,8 @@ export function buildSessionPlan(input: SessionPlanInput): Plan {
   );
   if (!writable.some((p) => under(ws, p))) writable.push(ws);
   for (const p of writable) if (exists(root, p)) mounts.push({ kind: 'bind', path: p, mode: 'rw' });
+  // After every area above it (a workspace below a writable area is bound again, over it).
+  if (input.workspaceSource) mounts.push({ kind: 'bind', path: ws, source: input.workspaceSource, mode: 'rw' });
 
   mounts.push({ kind: 'tmpfs', path: '/dev', mode: 0o755, sizeBytes: 1 << 20 });
   for (const d of SANDBOX_DEVICES) mounts.push({ kind: 'bind', path: d, mode: 'rw', optional: true });
@@ -114,7 +123,7 @@ export function buildSessionPlan(input: SessionPlanInput): Plan {
     dropCaps: true,
     noNewPrivs: true,
     seccomp: 'deny-list',
-    ...(input.notify.length ? { notify: input.notify } : {}),
+    ...(input.notify.length ? { notify: input.notify, ...(input.notifyVia === 'ptrace' ? { notifyVia: 'ptrace' as const } : {}) } : {}),
     keepFds: input.keepFds,
     ...input.extra,
   };

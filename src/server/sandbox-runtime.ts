@@ -17,15 +17,29 @@ import { execAskList } from './interception.js';
 import { netHello } from '../net/gateway.js';
 import type { Session } from './sessions.js';
 
-export type SecurityMode = 'full' | 'landlock' | 'landlock-only' | 'minimal';
+/**
+ * full: namespaces + Landlock + seccomp, every exec/signal/delete decided through seccomp
+ * user-notify. ptrace: the same, with the supervisor as the command tree's tracer where a
+ * listener can't be installed (a runtime already holds one: EBUSY). landlock: no exec-time
+ * interception (the workspace may get the FUSE view for soft delete). landlock-only: no
+ * namespaces. minimal: nothing in the kernel.
+ */
+export type SecurityMode = 'full' | 'ptrace' | 'landlock' | 'landlock-only' | 'minimal';
 /** Strongest first. */
-export const MODE_ORDER: readonly SecurityMode[] = ['full', 'landlock', 'landlock-only', 'minimal'];
+export const MODE_ORDER: readonly SecurityMode[] = ['full', 'ptrace', 'landlock', 'landlock-only', 'minimal'];
+
+/** Modes whose commands run in the session sandbox's namespaces. */
+export const hasNamespaces = (m: SecurityMode): boolean => m === 'full' || m === 'ptrace' || m === 'landlock';
+/** Modes where every exec, signal and delete inside the sandbox is decided by the server. */
+export const interceptsCalls = (m: SecurityMode): boolean => m === 'full' || m === 'ptrace';
 
 export interface Mechanisms {
   landlock: boolean;
   landlockAbi: number;
   seccomp: boolean;
   seccompNotify: boolean;
+  /** The supervisor can trace its command tree (PTRACE_SEIZE of its own child). */
+  ptrace: boolean;
   namespaces: boolean;
   userns: boolean;
   /** A network namespace the sandbox can own (the session network: loopback and agentsh's relays only). */
@@ -45,7 +59,7 @@ export interface ModeReport {
   missing: string[];
 }
 
-const FORCEABLE = ['landlock', 'seccomp', 'seccomp_notify', 'namespaces', 'userns', 'netns'] as const;
+const FORCEABLE = ['landlock', 'seccomp', 'seccomp_notify', 'ptrace', 'namespaces', 'userns', 'netns'] as const;
 
 /** Parses `agentsh-launcher --probe` output; `forcedOff` pretends mechanisms are missing. */
 export function mechanismsFrom(lines: string[], forcedOff: readonly string[] = []): Mechanisms {
@@ -62,6 +76,8 @@ export function mechanismsFrom(lines: string[], forcedOff: readonly string[] = [
     landlockAbi: off.has('landlock') ? 0 : abi,
     seccomp,
     seccompNotify: seccomp && ok('seccomp user_notif') && !off.has('seccomp_notify'),
+    // ptrace stops come from a seccomp filter (SECCOMP_RET_TRACE): it needs seccomp too
+    ptrace: seccomp && ok('ptrace seize') && !off.has('ptrace'),
     namespaces: ns,
     userns,
     netns: ns && (root ? ok('ns net') : ok('ns user+net')) && !off.has('netns'),
@@ -71,6 +87,7 @@ export function mechanismsFrom(lines: string[], forcedOff: readonly string[] = [
 export function availableMode(m: Mechanisms): SecurityMode {
   // The user-notify supervisor is the launcher outside the command's pid namespace.
   if (m.landlock && m.seccomp && m.namespaces && m.seccompNotify) return 'full';
+  if (m.landlock && m.seccomp && m.namespaces && m.ptrace) return 'ptrace';
   if (m.landlock && m.seccomp && m.namespaces) return 'landlock';
   if (m.landlock) return 'landlock-only';
   return 'minimal';
@@ -80,11 +97,12 @@ export function availableMode(m: Mechanisms): SecurityMode {
 export function missingFor(mode: SecurityMode, m: Mechanisms): string[] {
   const need: Array<[boolean, string]> = [];
   if (mode !== 'minimal') need.push([m.landlock, 'Landlock (file and exec rules in the kernel)']);
-  if (mode === 'full' || mode === 'landlock') {
+  if (hasNamespaces(mode)) {
     need.push([m.seccomp, 'seccomp filters (syscall deny-list)']);
     need.push([m.namespaces, process.getuid?.() === 0 ? 'mount/pid/ipc/uts namespaces' : 'user namespaces (unprivileged mount/pid namespaces)']);
   }
   if (mode === 'full') need.push([m.seccompNotify, 'seccomp user-notify (exec, signal and delete interception)']);
+  if (mode === 'ptrace') need.push([m.seccompNotify || m.ptrace, 'seccomp user-notify or ptrace (exec, signal and delete interception)']);
   return need.filter(([have]) => !have).map(([, what]) => what);
 }
 
@@ -123,7 +141,7 @@ export type NetworkState = 'session' | 'landlock-tcp' | 'shared' | 'off';
 
 export function networkState(config: ResolvedConfig, r: Pick<ModeReport, 'mode' | 'mechanisms'>): NetworkState {
   if (config.sandbox.network?.enabled !== true) return 'off';
-  if (r.mechanisms.netns && (r.mode === 'full' || r.mode === 'landlock')) return 'session';
+  if (r.mechanisms.netns && hasNamespaces(r.mode)) return 'session';
   return r.mode !== 'minimal' && r.mechanisms.landlockAbi >= 4 ? 'landlock-tcp' : 'shared';
 }
 
@@ -223,12 +241,12 @@ export class SandboxRuntime {
 
   /** Exec-time checks exist: opaque commands can be left to them. */
   get interceptsExec(): boolean {
-    return this.report.mode === 'full';
+    return interceptsCalls(this.report.mode);
   }
 
   fsPlanFor(session: Session): FsPlan {
     // Masking single files needs the sandbox's own mounts (not in landlock-only mode).
-    const mask = this.report.mode === 'full' || this.report.mode === 'landlock';
+    const mask = hasNamespaces(this.report.mode);
     const key = JSON.stringify([session.policyFile, session.engine.policy.vars, session.workspace, this.interceptsExec, mask]);
     let fs = this.fsCache.get(key);
     if (!fs) {
@@ -285,7 +303,7 @@ export class SandboxRuntime {
    * everything else is at the same path. Without the sandbox's mounts: the path itself.
    */
   hostPathFor(session: Session): (p: string) => string | null {
-    if (this.report.mode !== 'full' && this.report.mode !== 'landlock') return (p) => p;
+    if (!hasNamespaces(this.report.mode)) return (p) => p;
     return (p) => {
       if (p === '/tmp' || p.startsWith('/tmp/')) return posix.join(this.sessionTmp(session), p.slice(4));
       if (p === '/dev/shm' || p.startsWith('/dev/shm/')) return null;
@@ -373,6 +391,7 @@ export class SandboxRuntime {
       ...(opts.gid !== undefined && !userns ? { gid: opts.gid } : {}),
       userns,
       notify: this.interceptsExec ? ['exec', 'signal', 'delete'] : [],
+      ...(this.report.mode === 'ptrace' ? { notifyVia: 'ptrace' as const } : {}),
       keepFds: [3],
       ...(this.networkState === 'session' ? { network: this.sessionNetwork(session) } : {}),
     });

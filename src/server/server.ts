@@ -16,7 +16,7 @@ import type { AuditRecorder, ServerContext } from './context.js';
 import type { OutputFilter } from './exec.js';
 import { defaultRunDir, runPaths, type RunPaths } from './paths.js';
 import { SessionManager } from './sessions.js';
-import { defaultExecDirs, networkState, ownPidNamespace, probeModes, SandboxRuntime, type ModeReport } from './sandbox-runtime.js';
+import { defaultExecDirs, interceptsCalls, networkState, ownPidNamespace, probeModes, SandboxRuntime, type ModeReport } from './sandbox-runtime.js';
 import { startShimServers, type ShimUser } from './shim-server.js';
 import { lookupUser } from './users.js';
 import { purgeTrashes } from './trash.js';
@@ -195,7 +195,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
  */
 export function effectiveOpaqueMode(config: ResolvedConfig, modes: Pick<ModeReport, 'mode'>): OpaqueMode {
   const configured = configuredOpaqueMode(config);
-  return configured === 'enforce' && modes.mode !== 'full' ? 'deny' : configured;
+  return configured === 'enforce' && !interceptsCalls(modes.mode) ? 'deny' : configured;
 }
 
 export function configuredOpaqueMode(config: ResolvedConfig): OpaqueMode {
