@@ -556,12 +556,15 @@ async function benchLoop(
   const inB: number[] = [];
   const plain: number[] = [];
   const notified: number[] = [];
+  const traced: number[] = [];
   const serverCpu: number[] = [];
   const serverSys: number[] = [];
   const cpuA: CpuWatch[] = [];
   const cpuB: CpuWatch[] = [];
   const plan = planInfo?.plan ? planLines(planInfo.plan, (l) => l.startsWith('cgroup\t')) : null;
   const noNotify = plan ? planLines(plan, (l) => l.startsWith('notify\t')) : null;
+  // The same plan with the ptrace backend (what runs where a seccomp listener can't be had).
+  const viaPtrace = plan ? plan.replace(/^(notify\t[^\n]*\n)/m, '$1notify_via\tptrace\n') : null;
   let breakdownError = '';
   for (let r = 0; r < rounds; r++) {
     host.push(timeSpawn('/bin/bash', ['-c', LOOP]).ns);
@@ -581,6 +584,7 @@ async function benchLoop(
       try {
         plain.push(await launcherRun(pid, launcher, noNotify, LOOP));
         notified.push(await launcherRun(pid, launcher, plan, LOOP));
+        if (viaPtrace && viaPtrace !== plan) traced.push(await launcherRun(pid, launcher, viaPtrace, LOOP));
       } catch (err) {
         breakdownError = (err as Error).message.slice(0, 200);
       }
@@ -607,6 +611,7 @@ async function benchLoop(
     { ...row('  added per nested exec', per(inB)), note: `${us(net(b))} net of the fixed per-command cost; budget 0.5 ms: ${verdict(b)}` },
   ];
   let split = '';
+  let ptraceText = '';
   if (plain.length === rounds && notified.length === rounds && m1.launcherTrue !== null) {
     // Each launcher loop minus its own `true` run: the per-exec cost without fixed set-up.
     const launcherFixed = (m1.launcherTrue - m1.bareTrue) / 1000; // nsenter + launcher set-up, spread over the loop
@@ -616,7 +621,12 @@ async function benchLoop(
       { ...row('  launcher alone, session plan without user-notify (Landlock, namespaces, deny-list)', plain), note: `≈ ${us(perPlain)} per exec over the host; no cgroup` },
       { ...row('  launcher alone, full plan, user-notify answered at once (no server)', notified), note: `≈ ${us(perNotify)} per exec over the host; no cgroup` },
     );
-    split = ` Split, with the same plan run by the launcher alone (outside any cgroup) and each notification answered \`continue\` at once by the benchmark: the sandbox without interception costs ≈ ${us(perPlain)} per exec over the host (Landlock path checks, the pid namespace); user-notify (the supervisor reads argv and the ancestors, writes a line, and for the names the server decides waits for the verdict) brings it to ≈ ${us(perNotify)}; the server's part (parse, \`checkCommand\` at the exec's depth, one audit event per exec) is the rest of the unlimited sandbox's figure, ≈ ${us(net(b) - perNotify)}${serverCpu.length ? `. The seed sandbox's server process spends ${us(median(serverCpu))} of CPU per nested exec, ${us(median(serverSys))} of it in the kernel (the wake-ups of each round trip, the audit log's writes)` : ''}.`;
+    if (traced.length === rounds) {
+      const perTrace = median(traced.map((x, i) => (x - host[i]!) / 1000)) - launcherFixed;
+      results.push({ ...row('  launcher alone, full plan, ptrace backend answered at once (no server)', traced), note: `≈ ${us(perTrace)} per exec over the host, ${us(perTrace - perNotify)} more than user-notify; no cgroup` });
+      ptraceText = ` The ptrace backend (mode ptrace: a seccomp listener can't be had, the same calls stop with SECCOMP_RET_TRACE for the supervisor as tracer; every fork is followed) costs ≈ ${us(perTrace)} per exec over the host with the same plan, ${us(perTrace - perNotify)} more than user-notify: each stop is a wait-status round trip plus a PTRACE_GET_SYSCALL_INFO, and fork/clone/exec events stop the tracee once more.`;
+    }
+    split = ` Split, with the same plan run by the launcher alone (outside any cgroup) and each notification answered \`continue\` at once by the benchmark: the sandbox without interception costs ≈ ${us(perPlain)} per exec over the host (Landlock path checks, the pid namespace); user-notify (the supervisor reads argv and the ancestors, writes a line, and for the names the server decides waits for the verdict) brings it to ≈ ${us(perNotify)}; the server's part (parse, \`checkCommand\` at the exec's depth, one audit event per exec) is the rest of the unlimited sandbox's figure, ≈ ${us(net(b) - perNotify)}${serverCpu.length ? `. The seed sandbox's server process spends ${us(median(serverCpu))} of CPU per nested exec, ${us(median(serverSys))} of it in the kernel (the wake-ups of each round trip, the audit log's writes)` : ''}.${ptraceText}`;
   } else if (breakdownError) {
     split = ` (The launcher-alone split could not be measured: ${breakdownError}.)`;
   }

@@ -309,6 +309,40 @@ for (const backend of ['seccomp', 'ptrace'] as const) describe(`notify via ${bac
     assert.equal(terms.length, 2);
   });
 
+  it('the command can neither trace nor be traced: PTRACE_TRACEME and PTRACE_ATTACH fail (EPERM)', async () => {
+    const py = 'import ctypes,os; c=ctypes.CDLL(None,use_errno=True); c.ptrace.restype=ctypes.c_long\n'
+      + 'r=c.ptrace(0,0,0,0); print("traceme",r,ctypes.get_errno())\n'
+      + 'p=os.fork()\nif p==0:\n  import time; time.sleep(5); os._exit(0)\n'
+      + 'r=c.ptrace(16,p,0,0); print("attach",r,ctypes.get_errno()); os.kill(p,9); os.wait()';
+    const r = await run(`python3 -c '${py}'`);
+    assert.equal(r.stdout, 'traceme -1 1\nattach -1 1\n', r.stderr);
+  });
+
+  it('killing the supervisor ends the whole command tree: nothing runs on unsupervised', async () => {
+    const mark = `${Date.now() % 100000}.${process.pid % 1000}`;
+    const alive = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+      try { return readFileSync(`/proc/${d}/cmdline`, 'utf8') === `sleep\0${mark}\0`; } catch { return false; }
+    });
+    const child = runInSandbox(plan(), ['/bin/bash', '-c', `(sleep ${mark} &); sleep ${mark} & echo started; wait`], {
+      launcher,
+      env: { PATH: '/usr/bin:/bin', LANG: 'C' },
+      onNotify: () => CONTINUE,
+    });
+    child.report.catch(() => {});
+    const closed = new Promise((res) => child.on('close', res));
+    try {
+      for (let i = 0; alive().length < 2 && i < 200; i++) await new Promise((res) => setTimeout(res, 25));
+      assert.equal(alive().length, 2, 'both sleeps started');
+      child.kill('SIGKILL'); // the launcher's outer process: the supervisor (and, with ptrace, the tracer)
+      await closed;
+      const deadline = Date.now() + 3000;
+      while (alive().length && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+      assert.deepEqual(alive(), [], 'a sleep of the command outlived its supervisor');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('a throwing or rejecting handler answers EPERM, never hangs', async () => {
     const thrower = await run('/usr/bin/id; echo rc=$?', (n) => {
       if (n.kind === 'exec' && n.path === '/usr/bin/id') throw new Error('boom');

@@ -1,7 +1,7 @@
 // A real agentsh server in a scratch directory, started as its own process through the CLI,
 // and stopped (by its pid) when the test ends.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,15 @@ export interface TestServer {
   stderr(): string;
   api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any; raw: Buffer }>;
   stop(): Promise<void>;
+}
+
+function chownTree(p: string, uid: number, gid: number): void {
+  chownSync(p, uid, gid);
+  for (const e of readdirSync(p, { withFileTypes: true })) {
+    const c = join(p, e.name);
+    if (e.isDirectory()) chownTree(c, uid, gid);
+    else chownSync(c, uid, gid);
+  }
 }
 
 /** A loopback port that was free a moment ago (test files run in parallel processes). */
@@ -57,15 +66,32 @@ ${extra}`,
   return { configFile, runDir, port };
 }
 
-export async function startTestServer(opts: { policy?: string; extraConfig?: string; env?: NodeJS.ProcessEnv; cleanupInterval?: string; sandbox?: boolean } = {}): Promise<TestServer> {
+export async function startTestServer(opts: {
+  policy?: string;
+  extraConfig?: string;
+  env?: NodeJS.ProcessEnv;
+  cleanupInterval?: string;
+  sandbox?: boolean;
+  /** A program (and its arguments) the server runs under, e.g. a simulated restricted runtime. */
+  wrap?: string[];
+  /** Run the server as this user (root only): its directory is given to it. */
+  uid?: number;
+  gid?: number;
+} = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'agentsh-srv-'));
   mkdirSync(join(dir, 'policies'));
   mkdirSync(join(dir, 'ws'));
   writeFileSync(join(dir, 'policies', 'default.yaml'), opts.policy ?? readFileSync(join(SEED_DIR, 'default.yaml'), 'utf8'));
   const { configFile, runDir, port } = writeConfig(dir, await freePort(), opts.extraConfig, opts.cleanupInterval, opts.sandbox ?? false);
+  if (opts.uid !== undefined) chownTree(dir, opts.uid, opts.gid ?? opts.uid);
   let stderr = '';
   const spawnServer = () => {
-    const p = spawn(process.execPath, [join(REPO, 'bin/agentsh'), 'server', '-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
+    const argv = [...(opts.wrap ?? []), process.execPath, join(REPO, 'bin/agentsh'), 'server', '-c', configFile];
+    const p = spawn(argv[0]!, argv.slice(1), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...opts.env },
+      ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.gid ?? opts.uid } : {}),
+    });
     p.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     return p;
   };

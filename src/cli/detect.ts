@@ -25,6 +25,8 @@ export interface DetectReport {
   kernel: Record<string, string>;
   mechanisms: ModeReport['mechanisms'];
   forced_off: string[];
+  /** Mechanisms the mode goes without and the probe's reason (empty in full mode). */
+  fallbacks: string[];
   /** Set when commands are refused (below security.minimum_mode, or a strict mode unmet). */
   refusal: string | null;
   domains: Domain[];
@@ -107,7 +109,7 @@ export function reportFor(r: ModeReport, kernel: Record<string, string>, source:
     { domain: 'audit', active: 'HMAC-chained audit log', enforced: true, note: '' },
   ];
   const score = Math.round((100 * domains.filter((d) => d.enforced).length) / domains.length);
-  return { mode: r.mode, available: r.available, source, kernel, mechanisms: m, forced_off: r.forcedOff, refusal: r.refusal, domains, score };
+  return { mode: r.mode, available: r.available, source, kernel, mechanisms: m, forced_off: r.forcedOff, fallbacks: r.fallbacks, refusal: r.refusal, domains, score };
 }
 
 export function formatDetect(r: DetectReport): string {
@@ -115,6 +117,7 @@ export function formatDetect(r: DetectReport): string {
     `security mode: ${r.mode} (best available here: ${r.available})   protection score: ${r.score}/100 (active enforcement only)`,
     ...(r.source === 'session' ? ['(reported by the server for this session)'] : []),
     ...(r.forced_off.length ? [`mechanisms switched off by AGENTSH_FORCE_UNAVAILABLE: ${r.forced_off.join(', ')}`] : []),
+    ...(r.fallbacks.length ? [`not full because: ${r.fallbacks.join('; ')}`] : []),
     ...(r.refusal ? [`COMMANDS ARE REFUSED: ${r.refusal}`] : []),
     '',
     'kernel (probed):',

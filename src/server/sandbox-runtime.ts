@@ -57,6 +57,12 @@ export interface ModeReport {
   /** Set when the mode is below security.minimum_mode: commands are refused with this text. */
   refusal: string | null;
   missing: string[];
+  /**
+   * Why the mode is below full, one entry per mechanism not used and the probe's reason
+   * (`seccomp user-notify: unavailable EBUSY`); empty in full mode or with the sandbox off.
+   * The server logs them and records an audit warning: a fallback is never silent.
+   */
+  fallbacks: string[];
 }
 
 const FORCEABLE = ['landlock', 'seccomp', 'seccomp_notify', 'ptrace', 'namespaces', 'userns', 'netns'] as const;
@@ -125,7 +131,22 @@ export function modeReport(config: ResolvedConfig, lines: string[], env: NodeJS.
   if (floor && rank(mode) > rank(floor)) {
     refusal = `security mode ${mode} is below security.minimum_mode ${floor}; missing: ${missingFor(floor, mechanisms).join('; ') || (enabled ? 'nothing the kernel lacks (security.mode chose less)' : 'sandbox.enabled is false')}`;
   }
-  return { mode, available, mechanisms, forcedOff, refusal, missing };
+  return { mode, available, mechanisms, forcedOff, refusal, missing, fallbacks: enabled ? fallbackReasons(mode, mechanisms, lines, forcedOff) : [] };
+}
+
+/** What the mode goes without, and why (the probe's words), strongest mechanism first. */
+function fallbackReasons(mode: SecurityMode, m: Mechanisms, lines: string[], forcedOff: readonly string[]): string[] {
+  const why = (probe: string, forced: string): string =>
+    forcedOff.includes(forced) ? 'switched off by AGENTSH_FORCE_UNAVAILABLE' : (lines.find((l) => l.startsWith(`${probe} `))?.slice(probe.length + 1) ?? 'not probed');
+  const out: string[] = [];
+  if (mode === 'full') return out;
+  if (!m.landlock) out.push(`Landlock: ${why('landlock restrict_self', 'landlock')}`);
+  if (!m.seccomp) out.push(`seccomp: ${why('seccomp filter', 'seccomp')}`);
+  if (!m.namespaces) out.push(`namespaces: ${process.getuid?.() === 0 ? why('ns mount', 'namespaces') : `user namespaces ${why('ns user', 'userns')}`}`);
+  if (!m.seccompNotify) out.push(`seccomp user-notify: ${why('seccomp user_notif', 'seccomp_notify')}${mode === 'ptrace' ? ' (exec, signal and delete interception through ptrace instead)' : ''}`);
+  if (mode !== 'ptrace' && !m.ptrace) out.push(`ptrace: ${why('ptrace seize', 'ptrace')}`);
+  if (!out.length) out.push(`security.mode ${mode} was asked for`);
+  return out;
 }
 
 /**

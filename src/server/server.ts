@@ -137,6 +137,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     log(`agentsh: sandbox.network.enabled but neither a network namespace nor Landlock TCP rules (ABI 4) are available here: commands share the server's network and network_rules are NOT enforced (agentsh detect shows this)`);
   }
   if (netState === 'landlock-tcp' || netState === 'shared') ctx.audit.record({ type: 'audit_warning', message: `network enforcement degraded: ${netState}`, fields: { state: netState } });
+  if (modes.fallbacks.length) {
+    const text = `security mode ${modes.mode}, not full: ${modes.fallbacks.join('; ')}`;
+    log(`agentsh: ${text} (agentsh detect shows what each domain still enforces)`);
+    ctx.audit.record({ type: 'audit_warning', message: text, fields: { mode: modes.mode, available: modes.available, fallbacks: modes.fallbacks } });
+  }
 
   const shimServers: Server[] = await startShimServers(ctx, users, (user, env, _cwd) => {
     const requested = env.AGENTSH_SESSION_ID;
