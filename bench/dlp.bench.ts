@@ -17,7 +17,7 @@ function summarize(name: string, bytes: number, timesNs: number[], extra = ''): 
   const perMiB = timesNs.map((t) => (t * MiB) / bytes).sort((a, b) => a - b);
   const median = perMiB[Math.floor(perMiB.length / 2)]!;
   const p90 = perMiB[Math.min(perMiB.length - 1, Math.floor(perMiB.length * 0.9))]!;
-  const mbps = 1e9 / median / 1.048576; // MB/s (10^6 bytes)
+  const mbps = (1e9 / median) * 1.048576; // MiB/s → MB/s (10^6 bytes): one MiB is 1.048576 MB
   return { name: `${name} (per MiB)`, medianNs: median, p90Ns: p90, samples: timesNs.length, note: `${mbps.toFixed(0)} MB/s${extra}` };
 }
 
