@@ -8,6 +8,7 @@ import { buildLauncher, probeLauncher } from '../sandbox/launcher.js';
 import { probeCgroups } from '../sandbox/cgroups.js';
 import { formatResourceActive, limitsFromPolicy, resourcePlan, type ResourceActive } from '../sandbox/resources.js';
 import { hasNamespaces, modeReport, networkState, type ModeReport, type NetworkState } from '../server/sandbox-runtime.js';
+import { fuseState, type FuseState } from '../server/fuse-views.js';
 
 export interface Domain {
   domain: string;
@@ -30,6 +31,10 @@ export interface DetectReport {
   /** Set when commands are refused (below security.minimum_mode, or a strict mode unmet). */
   refusal: string | null;
   domains: Domain[];
+  /** The FUSE workspace view (used in mode landlock only). */
+  fuse: FuseState;
+  /** What this mode cannot enforce that mode full does (each fails closed or is named here). */
+  limits: string[];
   score: number; // 0–100, active enforcement only
 }
 
@@ -53,16 +58,17 @@ export function detect(config: ResolvedConfig): DetectReport {
   const mode = modeReport(config, lines);
   // Without a session the limits are the config's (sandbox.limits); a session adds its policy's.
   const resources = mode.mode === 'minimal' ? null : resourcePlan(limitsFromPolicy(undefined, config.sandbox.limits ?? {}), probeCgroups()).active;
-  return reportFor(mode, kernel, 'probe', resources, networkState(config, mode));
+  return reportFor(mode, kernel, 'probe', resources, networkState(config, mode), fuseState(config, mode.mode));
 }
 
-export function reportFor(r: ModeReport, kernel: Record<string, string>, source: DetectReport['source'], resources: ResourceActive | null = null, network: NetworkState = 'off'): DetectReport {
+export function reportFor(r: ModeReport, kernel: Record<string, string>, source: DetectReport['source'], resources: ResourceActive | null = null, network: NetworkState = 'off', fuse: FuseState = { state: 'off' }): DetectReport {
   const m = r.mechanisms;
   // Which mechanism decides each exec, signal and delete inside the sandbox (null: none does).
   const via = r.mode === 'full' ? 'seccomp user-notify' : r.mode === 'ptrace' ? 'ptrace, seccomp user-notify being unavailable here' : null;
   const full = via !== null;
   const ns = hasNamespaces(r.mode);
   const ll = r.mode !== 'minimal';
+  const view = fuse.state === 'active';
   const domains: Domain[] = [
     {
       domain: 'command',
@@ -73,9 +79,9 @@ export function reportFor(r: ModeReport, kernel: Record<string, string>, source:
     },
     {
       domain: 'file',
-      active: ll ? `Landlock ABI ${m.landlockAbi} compiled from file_rules${ns ? '; system paths on read-only mounts; control-plane files hidden' : ''}${full ? `; soft delete to the trash (${via})` : ''}` : 'none',
+      active: ll ? `Landlock ABI ${m.landlockAbi} compiled from file_rules${ns ? '; system paths on read-only mounts; control-plane files hidden' : ''}${full ? `; soft delete to the trash (${via})` : ''}${view ? '; the workspace through a FUSE view at its real path: soft delete, file_rules per operation, file audit' : ''}` : 'none',
       enforced: ll,
-      note: ll ? (full ? '' : 'soft delete needs seccomp user-notify or ptrace: deletes are refused instead') : 'files are not protected beyond Unix permissions',
+      note: ll ? (full ? '' : view ? 'soft delete covers the workspace only (its FUSE view); elsewhere deletes in soft-delete areas are refused' : `soft delete needs seccomp user-notify, ptrace or the FUSE view (${fuse.reason ?? fuse.state}): deletes in soft-delete areas are refused instead`) : 'files are not protected beyond Unix permissions',
     },
     {
       domain: 'network',
@@ -108,8 +114,17 @@ export function reportFor(r: ModeReport, kernel: Record<string, string>, source:
     { domain: 'output', active: 'DLP redaction of command output', enforced: true, note: '' },
     { domain: 'audit', active: 'HMAC-chained audit log', enforced: true, note: '' },
   ];
+  const limits = full || r.mode === 'minimal' ? [] : [
+    'argv rules, args_patterns and depth (context: nested) of execs inside a command: checked only at the pre-check; Landlock\'s execute allow-list still refuses denied binaries by any route',
+    'approve command rules for nested execs: no one can be asked at exec time',
+    'opaque commands ($CMD, eval, curl | sh): refused instead of checked at exec time',
+    'signal_rules at the syscall (signals stay confined to the command by its pid namespace and Landlock scoping)',
+    'an audit event for every nested exec',
+    view ? 'soft delete outside the workspace (refused there); inside, a file already open or hard-linked elsewhere before the view was mounted is reached without it' : 'soft delete (deletes in soft-delete areas are refused; nothing is lost)',
+    ...(hasNamespaces(r.mode) ? [] : ['mount, pid and network namespaces: commands share the server\'s processes, mounts and (without Landlock TCP) network']),
+  ];
   const score = Math.round((100 * domains.filter((d) => d.enforced).length) / domains.length);
-  return { mode: r.mode, available: r.available, source, kernel, mechanisms: m, forced_off: r.forcedOff, fallbacks: r.fallbacks, refusal: r.refusal, domains, score };
+  return { mode: r.mode, available: r.available, source, kernel, mechanisms: m, forced_off: r.forcedOff, fallbacks: r.fallbacks, refusal: r.refusal, domains, fuse, limits, score };
 }
 
 export function formatDetect(r: DetectReport): string {
@@ -125,5 +140,10 @@ export function formatDetect(r: DetectReport): string {
   for (const [k, v] of Object.entries(r.kernel)) lines.push(`  ${k.padEnd(28)} ${v}`);
   lines.push('', 'enforcement:');
   for (const d of r.domains) lines.push(`  ${d.domain.padEnd(10)} ${d.enforced ? 'ACTIVE  ' : 'inactive'} ${d.active}${d.note ? ` — ${d.note}` : ''}`);
+  lines.push('', `FUSE workspace view: ${r.fuse.state}${r.fuse.reason ? ` (${r.fuse.reason})` : ''}`);
+  if (r.limits.length) {
+    lines.push('', `not enforced in mode ${r.mode} (mode full or ptrace would):`);
+    for (const l of r.limits) lines.push(`  - ${l}`);
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -17,6 +17,7 @@ import { askServer, insideSession } from './agent-client.js';
 import { detect, formatDetect, reportFor } from './detect.js';
 import type { ResourceActive } from '../sandbox/resources.js';
 import type { ModeReport, NetworkState } from '../server/sandbox-runtime.js';
+import type { FuseState } from '../server/fuse-views.js';
 import { registerServerCommands } from './server-cmds.js';
 import { registerSandboxCommands } from './sandbox-cmds.js';
 import { registerTrashCommands } from './trash-cmds.js';
@@ -234,6 +235,6 @@ export async function main(argv: string[]): Promise<void> {
   process.exitCode = code;
 }
 
-function sessionReport(r: ModeReport & { resources: ResourceActive | null; network: NetworkState }) {
-  return reportFor(r, {}, 'session', r.resources, r.network);
+function sessionReport(r: ModeReport & { resources: ResourceActive | null; network: NetworkState; fuse?: FuseState }) {
+  return reportFor(r, {}, 'session', r.resources, r.network, r.fuse);
 }

@@ -145,6 +145,9 @@ export function imagePlan(inp: ImageInputs): Plan {
   tmpfs('/dev', 0o755);
   for (const d of ['null', 'zero', 'full', 'random', 'urandom']) bind(`/dev/${d}`, 'rw');
   bind('/dev/tty', 'rw', { optional: true });
+  // As in the seed's Daytona image (the daytona user is in the fuse group): the server mounts
+  // the FUSE workspace view where nothing else can intercept deletes (docs/fuse.md).
+  bind('/dev/fuse', 'rw', { optional: true });
   symlink('/dev/fd', '/proc/self/fd');
   ['stdin', 'stdout', 'stderr'].forEach((n, i) => symlink(`/dev/${n}`, `/proc/self/fd/${i}`));
   tmpfs('/dev/shm', 0o1777);

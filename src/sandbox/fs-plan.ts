@@ -59,7 +59,7 @@ export interface FsPlanOptions {
    * unlink/rmdir/rename first and moves the file to the trash, so Landlock must not refuse the
    * operation it would otherwise never see (and `mv` needs REMOVE on its source directory).
    */
-  softDeleteRemovable?: boolean;
+  softDeleteRemovable?: boolean | { within: string };
   /**
    * The sandbox can hide single files (a bind mount of an empty, unreadable, non-executable
    * file over them): denied binaries and read-denied files that can never be re-created
@@ -166,7 +166,10 @@ class Planner {
   /** Directories that the policy lets list but whose hierarchy is mixed (READ_DIR can't be granted to the directory alone). */
   private readonly readDirWithheld: string[] = [];
   private readonly extraDenied: Set<string>;
-  private readonly softDelete: boolean;
+  /** Whether a soft_delete decision grants the delete right at a path (something turns the delete into a move there). */
+  private readonly softDeleteAt: (path: string) => boolean;
+  /** softDeleteRemovable's `within`: soft-delete areas are removable only there. */
+  private readonly softDeleteWithin: string | null;
   private readonly mask: boolean;
   /** Literal read-denied files left to masking (with maskFiles). */
   private readonly maskedFiles = new Set<string>();
@@ -180,7 +183,9 @@ class Planner {
     this.engine = opts.engine ?? new PolicyEngine(policy);
     this.root = posix.resolve(opts.fsRoot ?? '/');
     this.extraDenied = new Set((opts.deniedCommands ?? []).map((c) => c.trim().toLowerCase()));
-    this.softDelete = opts.softDeleteRemovable ?? false;
+    const sd = opts.softDeleteRemovable ?? false;
+    this.softDeleteWithin = typeof sd === 'object' ? posix.resolve('/', sd.within) : null;
+    this.softDeleteAt = typeof sd === 'object' ? (p) => p === this.softDeleteWithin || isBelow(p, this.softDeleteWithin!) : () => sd;
     this.mask = opts.maskFiles ?? false;
   }
 
@@ -292,7 +297,7 @@ class Planner {
   fileOutcome(p: string, right: Exclude<FsRight, 'exec'>): Outcome {
     for (const name of this.namesOf(p)) {
       for (const op of RIGHT_OPS[right]) {
-        const o = outcomeOf(this.engine.checkFile(op, name), op, this.softDelete);
+        const o = outcomeOf(this.engine.checkFile(op, name), op, this.softDeleteAt(p));
         if (!o.ok) return name === p ? o : { ...o, reason: o.reason === 'deny' ? 'alias' : o.reason };
       }
     }
@@ -312,7 +317,7 @@ class Planner {
         if (x === 'some' && dirsOnly && !META.test(g) && !this.mayBeDir(g)) x = 'none';
         // A literal file the rule keeps from being read, which can't be created again (so
         // hiding it is final): masked by the sandbox instead of splitting its directory.
-        if (x === 'some' && this.mask && op === 'read' && !META.test(g) && !ruleOutcome(r, op, this.softDelete).ok && this.cannotCreate(g)) {
+        if (x === 'some' && this.mask && op === 'read' && !META.test(g) && !ruleOutcome(r, op, this.softDeleteAt(dir)).ok && this.cannotCreate(g)) {
           x = 'none';
           if (this.lstat(g)?.isFile()) this.maskedFiles.add(g);
         }
@@ -330,7 +335,7 @@ class Planner {
         if (x === 'some') reach = 'some';
       }
       if (reach === 'none') continue;
-      out.push(ruleOutcome(r, op, this.softDelete));
+      out.push(ruleOutcome(r, op, this.softDeleteAt(dir)));
       if (reach === 'all') return out;
     }
     const dflt = READ_OPERATIONS.has(op);
@@ -359,7 +364,7 @@ class Planner {
     const outcomes: Outcome[] = [];
     // Listing a directory is decided on its own path: `/bin/**` does not cover `/bin` itself, and
     // requiring every alias to be listable would refuse `ls /usr/bin` because of `/bin`.
-    if (SELF_CHECKED.has(right)) outcomes.push(outcomeOf(this.engine.checkFile('list', dir), 'list', this.softDelete));
+    if (SELF_CHECKED.has(right)) outcomes.push(outcomeOf(this.engine.checkFile('list', dir), 'list', this.softDeleteAt(dir)));
     for (const name of this.namesOf(dir)) for (const op of RIGHT_OPS[right]) outcomes.push(...this.subtreeOutcomes(name, op, right === 'read_dir'));
     const anyOk = outcomes.some((o) => o.ok);
     const anyNo = outcomes.find((o) => !o.ok);
@@ -368,6 +373,8 @@ class Planner {
     // Uniformly denied: name the rule that covers the hierarchy (the last outcome); when a
     // soft_delete rule is among the reasons, the children are visited to say where it applies.
     const deny = outcomes[outcomes.length - 1]!;
+    // Removable soft-delete areas start below: visit the children to reach them.
+    if (this.softDeleteWithin && isBelow(this.softDeleteWithin, dir) && outcomes.some((o) => o.reason === 'soft_delete')) return { kind: 'mixed' };
     return { kind: 'deny', deny, attribute: deny.reason !== 'soft_delete' && outcomes.some((o) => o.reason === 'soft_delete') };
   }
 

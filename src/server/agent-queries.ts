@@ -43,7 +43,7 @@ export function agentQuery(ctx: ServerContext, uid: number, raw: unknown): Query
       case 'detect': {
         // This session's enforcement: the server's mode and the limits its policy gets here.
         const resources = session ? (ctx.sandbox.resourcesFor(session, ctx.config, session.uid ?? undefined)?.plan.active ?? null) : null;
-        return { stdout: `${JSON.stringify({ ...ctx.sandbox.report, resources, network: networkState(ctx.config, ctx.sandbox.report) })}\n`, stderr: '', status: 0 };
+        return { stdout: `${JSON.stringify({ ...ctx.sandbox.report, resources, network: networkState(ctx.config, ctx.sandbox.report), fuse: ctx.fuseViews?.state() ?? { state: 'off' } })}\n`, stderr: '', status: 0 };
       }
       default:
         return err(`unknown query ${JSON.stringify(q.op)}`);

@@ -123,7 +123,7 @@ export async function operatorRoute(ctx: ServerContext, req: IncomingMessage, ur
   if (action === 'detect' && !token && method === 'GET') {
     const session = ctx.sessions.get(id);
     const resources = ctx.sandbox.resourcesFor(session, ctx.config, session.uid ?? undefined)?.plan.active ?? null;
-    json(res, 200, reportFor(ctx.sandbox.report, {}, 'session', resources, networkState(ctx.config, ctx.sandbox.report)));
+    json(res, 200, reportFor(ctx.sandbox.report, {}, 'session', resources, networkState(ctx.config, ctx.sandbox.report), ctx.fuseViews?.state()));
     return true;
   }
   return false;

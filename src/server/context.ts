@@ -4,6 +4,7 @@ import type { ApprovalManager } from '../approvals/manager.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { OutputFilter } from './exec.js';
 import type { RunPaths } from './paths.js';
+import type { FuseViews } from './fuse-views.js';
 import type { SandboxRuntime } from './sandbox-runtime.js';
 import type { SessionManager } from './sessions.js';
 
@@ -52,4 +53,6 @@ export interface ServerContext {
   inject: Record<string, string>;
   /** Pending approvals (null when approvals.enabled is false: `approve` then resolves to deny). */
   approvals: ApprovalManager | null;
+  /** The sessions' FUSE workspace views (mode landlock; null until the server set them up). */
+  fuseViews?: FuseViews | null;
 }

@@ -102,14 +102,45 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
         held.refuse();
         return EXIT_DENIED;
       }
-      const run = start(approvedRules(d));
+      const run = begin(approvedRules(d));
       if (run.running) held.attach(run.running);
       else held.refuse();
       return run.status;
     });
     return { commandId, decision: summary, running: held, status };
   }
-  return start(new Set());
+  return begin(new Set());
+
+  /**
+   * Starts the command once the session's FUSE workspace view is mounted (mode landlock, where
+   * configured): its first command waits for the mount, holding its stdin; a view that can't be
+   * mounted refuses the command rather than run it on the bare workspace.
+   */
+  function begin(approved: ReadonlySet<string>): GovernedRun {
+    let view: ReturnType<NonNullable<ServerContext['fuseViews']>['ensure']> = null;
+    try {
+      view = ctx.fuseViews?.ensure(session) ?? null;
+    } catch (err) {
+      return refuse(`agentsh: command refused: the workspace's FUSE view: ${(err as Error).message}\n`);
+    }
+    if (!(view instanceof Promise)) return start(approved);
+    const held = new HeldRunning();
+    const status = view.then(
+      () => {
+        const run = start(approved);
+        if (run.running) held.attach(run.running);
+        else held.refuse();
+        return run.status;
+      },
+      (err: Error) => {
+        count('denied');
+        io.stderr(Buffer.from(`agentsh: command refused: the workspace's FUSE view could not be mounted: ${err.message}\n`));
+        held.refuse();
+        return EXIT_DENIED;
+      },
+    );
+    return { commandId, decision: summary, running: held, status };
+  }
 
   /** approved: the rules a human approved for this command (its direct execs are covered). */
   function start(approved: ReadonlySet<string>): GovernedRun {

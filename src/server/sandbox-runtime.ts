@@ -183,6 +183,13 @@ export function probeModes(config: ResolvedConfig, launcher: string | null): Mod
   return modeReport(config, lines);
 }
 
+/** The FUSE workspace views, as plans use them (src/server/fuse-views.ts). */
+export interface WorkspaceViews {
+  state(): { state: string; reason?: string };
+  mountpointFor(session: Session): string;
+  stop(session: Session): Promise<void>;
+}
+
 /** The session network as plans use it (src/net/gateway.ts serves the socket). */
 export interface SandboxNetwork {
   /** The gateway's unix socket (in the hidden run dir). */
@@ -260,6 +267,18 @@ export class SandboxRuntime {
     };
   }
 
+  private views: WorkspaceViews | null = null;
+
+  /** The FUSE workspace views (src/server/fuse-views.ts): used in mode landlock, where configured and possible. */
+  useWorkspaceViews(v: WorkspaceViews): void {
+    this.views = v;
+  }
+
+  /** The session's workspace goes through its FUSE view (bound over the workspace's real path). */
+  private viewActive(): boolean {
+    return this.views?.state().state === 'active';
+  }
+
   /** Exec-time checks exist: opaque commands can be left to them. */
   get interceptsExec(): boolean {
     return interceptsCalls(this.report.mode);
@@ -268,14 +287,17 @@ export class SandboxRuntime {
   fsPlanFor(session: Session): FsPlan {
     // Masking single files needs the sandbox's own mounts (not in landlock-only mode).
     const mask = hasNamespaces(this.report.mode);
-    const key = JSON.stringify([session.policyFile, session.engine.policy.vars, session.workspace, this.interceptsExec, mask]);
+    const view = this.viewActive();
+    const key = JSON.stringify([session.policyFile, session.engine.policy.vars, session.workspace, this.interceptsExec, mask, view]);
     let fs = this.fsCache.get(key);
     if (!fs) {
       fs = compileFsPlan(session.engine.policy, {
         workspace: session.workspace,
         engine: session.engine,
         execDirs: this.execDirs,
-        softDeleteRemovable: this.interceptsExec,
+        // Soft-delete areas get the delete right only where something turns the delete into a
+        // move to the trash: the interception everywhere, or the FUSE view in the workspace.
+        softDeleteRemovable: this.interceptsExec || (view ? { within: session.workspace } : false),
         maskFiles: mask,
       });
       this.fsCache.set(key, fs);
@@ -302,6 +324,7 @@ export class SandboxRuntime {
   /** A session ended: its private /tmp and its resource manager go. */
   forget(session: Session): void {
     this.network?.forget(session);
+    void this.views?.stop(session);
     void this.resources.get(session)?.close();
     this.resources.delete(session);
     rmSync(posix.join(this.paths.sessionsDir, session.id), { recursive: true, force: true });
@@ -348,7 +371,7 @@ export class SandboxRuntime {
    */
   planFor(session: Session, opts: { cwd: string; uid?: number; gid?: number; trashDir: string | null; extra?: Partial<Plan> }): { plan: Plan; text: string } | null {
     const { extra, ...rest } = opts;
-    const key = JSON.stringify([rest.cwd, rest.uid, rest.gid, rest.trashDir]);
+    const key = JSON.stringify([rest.cwd, rest.uid, rest.gid, rest.trashDir, this.viewActive()]);
     let perSession = this.planTexts.get(session);
     if (!perSession) this.planTexts.set(session, (perSession = new Map()));
     let base = perSession.get(key);
@@ -413,6 +436,7 @@ export class SandboxRuntime {
       userns,
       notify: this.interceptsExec ? ['exec', 'signal', 'delete'] : [],
       ...(this.report.mode === 'ptrace' ? { notifyVia: 'ptrace' as const } : {}),
+      ...(this.viewActive() ? { workspaceSource: this.views!.mountpointFor(session) } : {}),
       keepFds: [3],
       ...(this.networkState === 'session' ? { network: this.sessionNetwork(session) } : {}),
     });

@@ -16,6 +16,7 @@ import type { AuditRecorder, ServerContext } from './context.js';
 import type { OutputFilter } from './exec.js';
 import { defaultRunDir, runPaths, type RunPaths } from './paths.js';
 import { SessionManager } from './sessions.js';
+import { FuseViews } from './fuse-views.js';
 import { defaultExecDirs, interceptsCalls, networkState, ownPidNamespace, probeModes, SandboxRuntime, type ModeReport } from './sandbox-runtime.js';
 import { startShimServers, type ShimUser } from './shim-server.js';
 import { lookupUser } from './users.js';
@@ -143,6 +144,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ctx.audit.record({ type: 'audit_warning', message: text, fields: { mode: modes.mode, available: modes.available, fallbacks: modes.fallbacks } });
   }
 
+  // The FUSE workspace views: mode landlock only (nothing else intercepts deletes there).
+  const fuseViews = new FuseViews(ctx, sessionsDir, log);
+  ctx.fuseViews = fuseViews;
+  sandbox.useWorkspaceViews(fuseViews);
+  const fuse = fuseViews.state();
+  if (modes.mode === 'landlock' && config.sandbox.enabled !== false) {
+    const text = fuse.state === 'active'
+      ? 'the workspace goes through a FUSE view (soft delete, file_rules per operation, file audit); elsewhere deletes in soft-delete areas are refused'
+      : `no FUSE workspace view (${fuse.reason ?? fuse.state}): deletes in soft-delete areas are refused`;
+    log(`agentsh: ${text}`);
+    ctx.audit.record({ type: 'audit_warning', message: `fuse: ${text}`, fields: { fuse: fuse.state, ...(fuse.reason ? { reason: fuse.reason } : {}) } });
+  }
+
   const shimServers: Server[] = await startShimServers(ctx, users, (user, env, _cwd) => {
     const requested = env.AGENTSH_SESSION_ID;
     if (requested) {
@@ -154,7 +168,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const existing = ctx.sessions.find(id);
     if (existing) return existing;
     const home = lookupUser(user.uid).home;
-    const s = ctx.sessions.create({ id, workspace: home, uid: user.uid });
+    const s = ctx.sessions.create({ id, workspace: home, uid: user.uid, env: { HOME: home } });
     ctx.audit.record({ type: 'session_created', session_id: s.id, fields: { workspace: s.workspace, policy: s.policyName, policy_file: s.policyFile, source: 'shim' } });
     return s;
   });
@@ -171,7 +185,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   reaper.unref();
 
   state.ready = true;
-  ctx.audit.record({ type: 'server_start', fields: { pid: process.pid, http: `${httpAddress.host}:${httpAddress.port}`, socket: paths.apiSocket, shim_users: users.map((u) => u.uid), security_mode: modes.mode, mechanisms: modes.mechanisms, network: netState, ...(modes.refusal ? { refusal: modes.refusal } : {}) } });
+  ctx.audit.record({ type: 'server_start', fields: { pid: process.pid, http: `${httpAddress.host}:${httpAddress.port}`, socket: paths.apiSocket, shim_users: users.map((u) => u.uid), security_mode: modes.mode, mechanisms: modes.mechanisms, network: netState, fuse: fuse.state, ...(modes.refusal ? { refusal: modes.refusal } : {}) } });
   log(`agentsh server ${process.pid} listening on ${httpAddress.host}:${httpAddress.port} and ${paths.apiSocket}; shim sockets for uid ${users.map((u) => u.uid).join(', ')}; security mode ${modes.mode}${modes.refusal ? ` (commands refused: ${modes.refusal})` : ''}`);
 
   let closing: Promise<void> | null = null;
@@ -184,7 +198,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       ctx.sessions.destroyAll();
       ctx.audit.record({ type: 'server_stop', fields: { pid: process.pid } });
       for (const s of [tcp, unix]) (s as HttpServer).closeAllConnections?.();
-      await Promise.all([closeServer(tcp), closeServer(unix), ...shimServers.map(closeServer), network?.close()]);
+      await Promise.all([closeServer(tcp), closeServer(unix), ...shimServers.map(closeServer), network?.close(), fuseViews.stopAll()]);
       await audit.close?.();
       for (const p of [paths.apiSocket, paths.tokenFile, paths.pidNsFile, ...users.map((u) => paths.shimSocket(u.uid))]) rmSync(p, { force: true });
       if (readPid(paths.pidFile) === process.pid) rmSync(paths.pidFile, { force: true });

@@ -115,6 +115,8 @@ export class SessionManager {
     // Compile errors (an undefined ${VAR}, a bad regex) refuse the session, as in agentsh.
     const engine = new PolicyEngine(compilePolicy(loadPolicyFile(policyFile), { vars, env: {} }), { approvals: this.approvals, opaque: this.opaque });
     const id = req.id ?? `session-${randomUUID()}`;
+    // The id names directories (the session's /tmp, its FUSE mountpoint): never a path.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) throw new SessionError('session id must be 1-128 characters of letters, digits, ".", "_" and "-", starting with a letter or digit');
     if (this.sessions.has(id)) throw new SessionError(`session ${id} already exists`, 409);
     const s = new Session(id, resolve(req.workspace), policyName, policyFile, engine, req.uid ?? null, req.env ?? {});
     this.sessions.set(id, s);
