@@ -143,6 +143,13 @@ describe('agentsh CLI', () => {
     assert.match(j.refusal, /below security\.minimum_mode full; missing: seccomp user-notify/);
     const ok = cli(['detect', '--json', '--config', floor]);
     assert.equal(ok.code, 0, ok.stdout);
+    // a floor of ptrace: met by ptrace where user-notify is missing, refused when both are
+    const ptraceFloor = join(tmp, 'floor-ptrace.yaml');
+    writeFileSync(ptraceFloor, `${readFileSync(SEED_CONFIG, 'utf8')}\nsecurity:\n  minimum_mode: ptrace\n`);
+    assert.equal(cli(['detect', '--json', '--config', ptraceFloor], { env: { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify' } }).code, 0);
+    const below = cli(['detect', '--json', '--config', ptraceFloor], { env });
+    assert.equal(below.code, 1);
+    assert.match(JSON.parse(below.stdout).refusal, /below security\.minimum_mode ptrace; missing: seccomp user-notify or ptrace/);
     const none = JSON.parse(cli(['detect', '--json', '--config', SEED_CONFIG], { env: { AGENTSH_FORCE_UNAVAILABLE: 'landlock,seccomp' } }).stdout);
     assert.equal(none.mode, 'minimal');
     assert.equal(none.domains.find((d: { domain: string }) => d.domain === 'file').enforced, false);
