@@ -309,6 +309,12 @@ for (const backend of ['seccomp', 'ptrace'] as const) describe(`notify via ${bac
     assert.equal(terms.length, 2);
   });
 
+  it('job control and signals still work: a stopped child continues on SIGCONT, a handled signal arrives', async () => {
+    const r = await run('sleep 0.3 & P=$!; kill -STOP $P; sleep 0.2; kill -CONT $P; wait $P; echo rc=$?; '
+      + 'python3 -c \'import os,signal,time; signal.signal(signal.SIGUSR1, lambda *a: print("usr1")); os.kill(os.getpid(), signal.SIGUSR1); time.sleep(0.05)\'');
+    assert.equal(r.stdout, 'rc=0\nusr1\n', r.stderr);
+  });
+
   it('the command can neither trace nor be traced: PTRACE_TRACEME and PTRACE_ATTACH fail (EPERM)', async () => {
     const py = 'import ctypes,os; c=ctypes.CDLL(None,use_errno=True); c.ptrace.restype=ctypes.c_long\n'
       + 'r=c.ptrace(0,0,0,0); print("traceme",r,ctypes.get_errno())\n'
