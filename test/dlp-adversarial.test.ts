@@ -83,8 +83,10 @@ for (const [name, unit] of CASES) {
     const big = timeStream(seed, input, 64 * 1024);
     const small = timeStream(seed, input, 4096);
     // dense inputs (a match or a rejected candidate every few bytes) cost ~3 µs per match
-    // per detector; everything else runs at hundreds of MB/s
-    const limit = DENSE.has(unit) ? 1000 : 400;
+    // per detector; everything else runs at hundreds of MB/s (~100 ms here). The limits are
+    // loose on purpose (a loaded CI machine): what they catch is super-linear work, which
+    // takes seconds to minutes on 1 MB; throughput itself is a benchmark (docs/benchmarks.md).
+    const limit = DENSE.has(unit) ? 2500 : 1000;
     assert.ok(one < limit, `one-shot ${one.toFixed(0)} ms`);
     assert.ok(big < limit, `64 KiB chunks ${big.toFixed(0)} ms`);
     assert.ok(small < limit, `4 KiB chunks ${small.toFixed(0)} ms`);

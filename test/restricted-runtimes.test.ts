@@ -12,7 +12,8 @@
 // Root only: the local sandboxes build namespaces, and (c) switches to uid 65534.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildNative } from '../src/sandbox/launcher.js';
@@ -107,6 +108,32 @@ describe('(b) additionally ptrace is forbidden', { skip }, () => {
   });
 });
 
+// Writes only in the workspace (deletes there are soft deletes); reads everywhere; any command.
+const WORKSPACE_ONLY = `version: 1
+name: workspace-only
+file_rules:
+  - name: soft-delete-workspace
+    paths: ["\${PROJECT_ROOT}/**"]
+    operations: [delete, rmdir]
+    decision: soft_delete
+  - name: workspace
+    paths: ["\${PROJECT_ROOT}", "\${PROJECT_ROOT}/**"]
+    operations: ["*"]
+    decision: allow
+  - name: read-everywhere
+    paths: ["/**"]
+    operations: [read, open, stat, list, readlink]
+    decision: allow
+  - name: dev-null
+    paths: ["/dev/null"]
+    operations: ["*"]
+    decision: allow
+command_rules:
+  - name: anything
+    commands: ["*"]
+    decision: allow
+`;
+
 describe('(c) unprivileged, user namespaces refused by the runtime', { skip }, () => {
   let srv: TestServer | undefined;
   let sid = '';
@@ -118,11 +145,9 @@ describe('(c) unprivileged, user namespaces refused by the runtime', { skip }, (
   before(async () => {
     // a directory the server's user owns but the policy gives no write right to: only
     // Landlock stands between a command and it
-    // (not under /tmp, which the seed policy lets commands write)
-    mkdirSync(join(REPO, '.cache'), { recursive: true });
-    outside = mkdtempSync(join(REPO, '.cache', 'agentsh-outside-'));
+    outside = mkdtempSync(join(tmpdir(), 'agentsh-outside-'));
     chownSync(outside, 65534, 65534);
-    srv = await startTestServer({ sandbox: true, uid: 65534, wrap: [restrict, '--deny-userns', '--'] });
+    srv = await startTestServer({ sandbox: true, uid: 65534, wrap: [restrict, '--deny-userns', '--'], policy: WORKSPACE_ONLY });
     const r = await srv.api('POST', '/api/v1/sessions', { workspace: srv.workspace });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     sid = r.body.id;

@@ -8,7 +8,9 @@ export interface AuditEvent { type: string; rule?: string; decision?: string; fi
 export function sandboxEvents(dir: string): AuditEvent[] {
   const p = join(dir, 'state', 'events.jsonl');
   if (!existsSync(p)) return [];
-  return readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
+  // The server may be writing a line right now: only complete lines (up to the last newline) count.
+  const text = readFileSync(p, 'utf8');
+  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent);
 }
 
 /** Waits briefly for an audit event (the log is written asynchronously). */

@@ -91,5 +91,16 @@ export function compileGlob(glob: string, separator: '/' | '.' | null, flags = '
 /** One RegExp that matches when any of the globs does (one test per rule on the hot path). */
 export function compileGlobSet(globs: string[], separator: '/' | '.' | null, flags = ''): RegExp {
   const parts = globs.map((g) => globToRegexSource(g, separator).slice(1, -1));
-  return new RegExp(`^(?:${parts.join('|')})$`, flags);
+  const source = `^(?:${parts.join('|')})$`;
+  try {
+    const re = new RegExp(source, flags);
+    // V8 compiles a RegExp when it is first used (once for one-byte and once for two-byte
+    // strings): a pattern too large for it (a glob of ~32,000 characters) would throw on the
+    // hot path, at the first decision. Compile both now.
+    re.test('');
+    re.test('\u0100');
+    return re;
+  } catch (err) {
+    throw new GlobError(`glob${globs.length > 1 ? 's' : ''} cannot be compiled (${source.length} characters as a regular expression): ${String((err as Error).message).slice(-40)}`);
+  }
 }

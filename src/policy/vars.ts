@@ -13,8 +13,12 @@ export class UndefinedVariableError extends Error {
 export class VariableSyntaxError extends Error {}
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*/;
+/** Fallbacks nested deeper than this are refused (each level rescans the rest of the text,
+ *  and the recursion would exhaust the stack: 20,000 levels threw a RangeError). */
+export const MAX_FALLBACK_DEPTH = 16;
 
-export function expandVars(text: string, lookup: VarLookup): string {
+export function expandVars(text: string, lookup: VarLookup, depth = 0): string {
+  if (depth > MAX_FALLBACK_DEPTH) throw new VariableSyntaxError(`variable fallbacks nested more than ${MAX_FALLBACK_DEPTH} deep`);
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -37,7 +41,7 @@ export function expandVars(text: string, lookup: VarLookup): string {
     const value = lookup(name);
     // agentsh treats an empty value as unset, so an empty HOME can't turn `${HOME}/.ssh/**` into `/.ssh/**`.
     if (value !== undefined && value !== '') out += value;
-    else if (fallback !== undefined) out += expandVars(fallback, lookup);
+    else if (fallback !== undefined) out += expandVars(fallback, lookup, depth + 1);
     else throw new UndefinedVariableError(name);
     i = j + 1;
   }
