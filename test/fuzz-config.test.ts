@@ -8,8 +8,7 @@
 // Bounded: a fixed number of runs AND a time cap per property; deterministic seed, printed.
 // AGENTSH_FUZZ_SEED=<n> replays another seed, AGENTSH_FUZZ_SCALE=<x> scales runs and time.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -23,36 +22,9 @@ import { lintPolicy } from '../src/policy/lint.js';
 import { loadPolicyText, type LoadedPolicy } from '../src/policy/load.js';
 import { LoadError, type Diagnostic } from '../src/util/diagnostics.js';
 import { SEED_CONFIG, SEED_POLICY, SEED_VARS } from './helpers.js';
+import { announce, fuzz } from './fuzz-harness.js';
 
-// ── bounded, seeded runs (the same few lines in every fuzz-*.test.ts) ──────────────────────
-const ENV_SEED = Number.parseInt(process.env.AGENTSH_FUZZ_SEED ?? '', 10);
-const SEED = Number.isSafeInteger(ENV_SEED) ? ENV_SEED : 0x5eed_c0f;
-const SCALE = Math.max(0.05, Number(process.env.AGENTSH_FUZZ_SCALE) || 1);
-console.log(`fuzz-config: seed ${SEED} (AGENTSH_FUZZ_SEED to replay), scale ${SCALE} (AGENTSH_FUZZ_SCALE)`);
-/** Runs a property at most `runs` times and for at most `ms`; fails on a counterexample, and
- *  makes sure at least `minRuns` inputs were tried (a fuzzer that ran nothing proves nothing). */
-function fuzz<T>(name: string, salt: number, arb: fc.Arbitrary<T>, check: (v: T) => void, runs: number, ms: number, minRuns: number): number {
-  const need = Math.max(1, Math.floor(minRuns * Math.min(1, SCALE)));
-  let total = 0;
-  // The time cap may end the first pass early; on a machine too busy for `need` inputs in it,
-  // more passes (other seeds, 4× the time each) run until there were that many.
-  for (let pass = 0; pass === 0 || total < need; pass++) {
-    assert.ok(pass < 4, `${name}: only ${total} inputs in the time allowed (need ${need})`);
-    const seed = (SEED + salt * 7919 + pass * 104_729) | 0;
-    const r = fc.check(fc.property(arb, check), { seed, numRuns: pass === 0 ? Math.ceil(runs * SCALE) : need - total, interruptAfterTimeLimit: Math.ceil(ms * SCALE) * (pass ? 4 : 1), markInterruptAsFailure: false });
-    if (r.failed) {
-      // The whole report goes to a file (counterexamples can be megabytes), a digest to the test.
-      const report = fc.defaultReportMessage(r) ?? 'failed';
-      const file = join(tmpdir(), `agentsh-fuzz-${name.replace(/\W+/g, '-')}-${seed}.txt`);
-      writeFileSync(file, `${report}\n\ncounterexample:\n${JSON.stringify(r.counterexample, null, 1)}\n`);
-      const error = r.errorInstance instanceof Error ? r.errorInstance.message : String(r.errorInstance);
-      assert.fail(`${name} (seed ${seed}, ${r.numRuns} runs; full report in ${file}):\n${error.slice(0, 1500)}\ncounterexample: ${JSON.stringify(r.counterexample).slice(0, 1500)}`);
-    }
-    total += r.numRuns;
-  }
-  return total;
-}
-// ───────────────────────────────────────────────────────────────────────────────────────────
+announce('fuzz-config');
 
 const POLICY_TEXT = readFileSync(SEED_POLICY, 'utf8');
 const CONFIG_TEXT = readFileSync(SEED_CONFIG, 'utf8');

@@ -16,8 +16,6 @@
 // Bounded: a fixed number of runs AND a time cap; deterministic seed, printed.
 // AGENTSH_FUZZ_SEED=<n> replays another seed, AGENTSH_FUZZ_SCALE=<x> scales runs and time.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -25,33 +23,9 @@ import { loadConfigFile } from '../src/config/load.js';
 import { StreamRedactor, fromConfig, type Finding, type Redactor } from '../src/dlp/index.js';
 import { NEGATIVES, POSITIVES } from '../src/dlp/samples.js';
 import { SEED_CONFIG } from './helpers.js';
+import { announce, fuzz, SEED } from './fuzz-harness.js';
 
-// ── bounded, seeded runs (the same few lines in every fuzz-*.test.ts) ──────────────────────
-const ENV_SEED = Number.parseInt(process.env.AGENTSH_FUZZ_SEED ?? '', 10);
-const SEED = Number.isSafeInteger(ENV_SEED) ? ENV_SEED : 0x5eed_c0f;
-const SCALE = Math.max(0.05, Number(process.env.AGENTSH_FUZZ_SCALE) || 1);
-console.log(`fuzz-dlp: seed ${SEED} (AGENTSH_FUZZ_SEED to replay), scale ${SCALE} (AGENTSH_FUZZ_SCALE)`);
-function fuzz<T>(name: string, salt: number, arb: fc.Arbitrary<T>, check: (v: T) => void, runs: number, ms: number, minRuns: number): number {
-  const need = Math.max(1, Math.floor(minRuns * Math.min(1, SCALE)));
-  let total = 0;
-  // The time cap may end the first pass early; on a machine too busy for `need` inputs in it,
-  // more passes (other seeds, 4× the time each) run until there were that many.
-  for (let pass = 0; pass === 0 || total < need; pass++) {
-    assert.ok(pass < 4, `${name}: only ${total} inputs in the time allowed (need ${need})`);
-    const seed = (SEED + salt * 7919 + pass * 104_729) | 0;
-    const r = fc.check(fc.property(arb, check), { seed, numRuns: pass === 0 ? Math.ceil(runs * SCALE) : need - total, interruptAfterTimeLimit: Math.ceil(ms * SCALE) * (pass ? 4 : 1), markInterruptAsFailure: false, endOnFailure: true });
-    if (r.failed) {
-      const report = fc.defaultReportMessage(r) ?? 'failed';
-      const file = join(tmpdir(), `agentsh-fuzz-${name.replace(/\W+/g, '-')}-${seed}.txt`);
-      writeFileSync(file, `${report}\n\ncounterexample:\n${JSON.stringify(r.counterexample, (_, v) => (v?.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v), 1)}\n`);
-      const error = r.errorInstance instanceof Error ? r.errorInstance.message : String(r.errorInstance);
-      assert.fail(`${name} (seed ${seed}, ${r.numRuns} runs; full report in ${file}):\n${error.slice(0, 3000)}`);
-    }
-    total += r.numRuns;
-  }
-  return total;
-}
-// ───────────────────────────────────────────────────────────────────────────────────────────
+announce('fuzz-dlp');
 
 const SEEDED = fromConfig(loadConfigFile(SEED_CONFIG, { env: {} }).config.dlp)!;
 const BUILTINS = fromConfig({})!;

@@ -13,10 +13,8 @@
 // Bounded: a fixed number of runs AND a time cap; deterministic seed, printed.
 // AGENTSH_FUZZ_SEED=<n> replays another seed, AGENTSH_FUZZ_SCALE=<x> scales runs and time.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -25,33 +23,9 @@ import { resolverFromSettings } from '../src/net/resolver.js';
 import { startTestDns, type TestDns } from './dns-server.js';
 import { engineFor } from './helpers.js';
 import { fakeNetSession, waitFor } from './net-session.js';
+import { announce, fuzzAsync, SCALE, SEED } from './fuzz-harness.js';
 
-// ── bounded, seeded runs (the same few lines in every fuzz-*.test.ts) ──────────────────────
-const ENV_SEED = Number.parseInt(process.env.AGENTSH_FUZZ_SEED ?? '', 10);
-const SEED = Number.isSafeInteger(ENV_SEED) ? ENV_SEED : 0x5eed_c0f;
-const SCALE = Math.max(0.05, Number(process.env.AGENTSH_FUZZ_SCALE) || 1);
-console.log(`fuzz-proxy: seed ${SEED} (AGENTSH_FUZZ_SEED to replay), scale ${SCALE} (AGENTSH_FUZZ_SCALE)`);
-async function fuzz<T>(name: string, salt: number, arb: fc.Arbitrary<T>, check: (v: T) => Promise<void>, runs: number, ms: number, minRuns: number): Promise<number> {
-  const need = Math.max(1, Math.floor(minRuns * Math.min(1, SCALE)));
-  let total = 0;
-  // The time cap may end the first pass early; on a machine too busy for `need` inputs in it,
-  // more passes (other seeds, 4× the time each) run until there were that many.
-  for (let pass = 0; pass === 0 || total < need; pass++) {
-    assert.ok(pass < 4, `${name}: only ${total} inputs in the time allowed (need ${need})`);
-    const seed = (SEED + salt * 7919 + pass * 104_729) | 0;
-    const r = await fc.check(fc.asyncProperty(arb, check), { seed, numRuns: pass === 0 ? Math.ceil(runs * SCALE) : need - total, interruptAfterTimeLimit: Math.ceil(ms * SCALE) * (pass ? 4 : 1), markInterruptAsFailure: false, endOnFailure: true });
-    if (r.failed) {
-      const report = fc.defaultReportMessage(r) ?? 'failed';
-      const file = join(tmpdir(), `agentsh-fuzz-${name.replace(/\W+/g, '-')}-${seed}.txt`);
-      writeFileSync(file, `${report}\n\ncounterexample:\n${JSON.stringify(r.counterexample, (_, v) => (v?.type === 'Buffer' ? Buffer.from(v.data).toString('latin1') : v), 1)}\n`);
-      const error = r.errorInstance instanceof Error ? r.errorInstance.message : String(r.errorInstance);
-      assert.fail(`${name} (seed ${seed}, ${r.numRuns} runs; full report in ${file}):\n${error.slice(0, 3000)}`);
-    }
-    total += r.numRuns;
-  }
-  return total;
-}
-// ───────────────────────────────────────────────────────────────────────────────────────────
+announce('fuzz-proxy');
 
 const noop = () => {};
 const isLoopback = (h: string) => h === '127.0.0.1' || h === '::1' || h === 'localhost';
@@ -368,7 +342,7 @@ describe('session proxy fuzzing (loopback only)', () => {
   it('random and mutated HTTP, CONNECT and SOCKS5 inputs: an answer or a close, in time; only allowed connections', async () => {
     await stillServes();
     let n = 0;
-    const runs = await fuzz('proxy inputs', 1, rawInput(), async (v) => {
+    const runs = await fuzzAsync('proxy inputs', 1, rawInput(), async (v) => {
       await checkOne(v);
       if (++n % 50 === 0) await stillServes();
     }, 600, 5000, 80);

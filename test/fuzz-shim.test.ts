@@ -19,33 +19,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { buildShim } from '../src/shim/build.js';
+import { announce, fuzz, SCALE, SEED } from './fuzz-harness.js';
 
-// ── bounded, seeded runs (the same few lines in every fuzz-*.test.ts) ──────────────────────
-const ENV_SEED = Number.parseInt(process.env.AGENTSH_FUZZ_SEED ?? '', 10);
-const SEED = Number.isSafeInteger(ENV_SEED) ? ENV_SEED : 0x5eed_c0f;
-const SCALE = Math.max(0.05, Number(process.env.AGENTSH_FUZZ_SCALE) || 1);
-console.log(`fuzz-shim: seed ${SEED} (AGENTSH_FUZZ_SEED to replay), scale ${SCALE} (AGENTSH_FUZZ_SCALE)`);
-function fuzz<T>(name: string, salt: number, arb: fc.Arbitrary<T>, check: (v: T) => void, runs: number, ms: number, minRuns: number): number {
-  const need = Math.max(1, Math.floor(minRuns * Math.min(1, SCALE)));
-  let total = 0;
-  // The time cap may end the first pass early; on a machine too busy for `need` inputs in it,
-  // more passes (other seeds, 4× the time each) run until there were that many.
-  for (let pass = 0; pass === 0 || total < need; pass++) {
-    assert.ok(pass < 4, `${name}: only ${total} inputs in the time allowed (need ${need})`);
-    const seed = (SEED + salt * 7919 + pass * 104_729) | 0;
-    const r = fc.check(fc.property(arb, check), { seed, numRuns: pass === 0 ? Math.ceil(runs * SCALE) : need - total, interruptAfterTimeLimit: Math.ceil(ms * SCALE) * (pass ? 4 : 1), markInterruptAsFailure: false, endOnFailure: true });
-    if (r.failed) {
-      const report = fc.defaultReportMessage(r) ?? 'failed';
-      const file = join(tmpdir(), `agentsh-fuzz-${name.replace(/\W+/g, '-')}-${seed}.txt`);
-      writeFileSync(file, `${report}\n\ncounterexample:\n${JSON.stringify(r.counterexample, null, 1)}\n`);
-      const error = r.errorInstance instanceof Error ? r.errorInstance.message : String(r.errorInstance);
-      assert.fail(`${name} (seed ${seed}, ${r.numRuns} runs; full report in ${file}):\n${error.slice(0, 3000)}`);
-    }
-    total += r.numRuns;
-  }
-  return total;
-}
-// ───────────────────────────────────────────────────────────────────────────────────────────
+announce('fuzz-shim');
 
 // Runs a program with an exact argv of bytes (argc 0 included), read from a file: NUL-
 // terminated strings after a first line with their count. Node's spawn can pass neither.
