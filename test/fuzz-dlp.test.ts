@@ -16,7 +16,6 @@
 // Bounded: a fixed number of runs AND a time cap; deterministic seed, printed.
 // AGENTSH_FUZZ_SEED=<n> replays another seed, AGENTSH_FUZZ_SCALE=<x> scales runs and time.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { loadConfigFile } from '../src/config/load.js';
