@@ -120,6 +120,9 @@ describe('governed exec', () => {
   });
   it('binary output is byte-exact', async () => {
     const data = randomBytes(1 << 20);
+    // Without '@': 1 MiB of random bytes holds a DLP-shaped e-mail address (a@b.cd) a few
+    // times in a hundred runs, and redaction would then rightly change the output.
+    for (let i = 0; i < data.length; i++) if (data[i] === 0x40) data[i] = 0x41;
     writeFileSync(join(srv.workspace, 'blob'), data);
     const r = await exec({ command: 'cat', args: [join(srv.workspace, 'blob')], encoding: 'base64' });
     assert.equal(createHash('sha256').update(Buffer.from(r.body.stdout, 'base64')).digest('hex'), createHash('sha256').update(data).digest('hex'));

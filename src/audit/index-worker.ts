@@ -3,7 +3,7 @@
 //   in:  { op: 'insert', id, firstSeq, text }   text = the batch's JSONL lines, '\n'-ended;
 //                                                 sequences are consecutive from firstSeq
 //        { op: 'close' }
-//   out: { id, ok: true } | { id, ok: false, error } | { op: 'closed' }
+//   out: { id, ok: true } | { id, ok: false, error, code } | { op: 'closed' }
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -40,7 +40,7 @@ port.on('message', (m: { op: 'insert'; id: number; firstSeq: number; text: strin
       insertText(m.firstSeq, m.text);
       port.postMessage({ id: m.id, ok: true });
     } catch (e) {
-      port.postMessage({ id: m.id, ok: false, error: (e as Error).message });
+      port.postMessage({ id: m.id, ok: false, error: (e as Error).message, code: (e as { code?: string }).code });
     }
   } else if (m.op === 'close') {
     db.close();

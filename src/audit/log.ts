@@ -15,13 +15,16 @@
 //     warning (it was never acknowledged). Any other damage — a last line that is not valid
 //     JSON or fails its HMAC, unsigned lines in a chained log — makes open() refuse: it never
 //     starts a new chain in the same file.
+//   - an index SQLite says is corrupt (when opened, or marked `<index>.rebuild` when a query or
+//     insert found it so) is moved aside (`<index>.corrupt-<time>`, kept for investigation)
+//     and rebuilt from the JSONL on open, with a warning: the index is never the record.
 //   - a write or fsync error latches the log failed (the partial batch is truncated away if
 //     possible) and every later append rejects: callers decide whether to fail closed.
 // One writer per file: a lock file (<log>.lock, holding the pid) keeps a second AuditLog,
 // in this or another process, from forking the chain.
 
 import Database from 'better-sqlite3';
-import { closeSync, constants as fsc, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, unlinkSync, write, writeSync } from 'node:fs';
+import { closeSync, constants as fsc, existsSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, unlinkSync, write, writeFileSync, writeSync } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -411,14 +414,14 @@ class WorkerIndexWriter implements IndexWriter {
   constructor(sqlitePath: string) {
     this.worker = new Worker(new URL('./index-worker.js', import.meta.url), { workerData: { sqlitePath } });
     this.worker.unref();
-    this.worker.on('message', (m: { id?: number; ok?: boolean; error?: string }) => {
+    this.worker.on('message', (m: { id?: number; ok?: boolean; error?: string; code?: string }) => {
       if (m.id === undefined) return;
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
       if (this.pending.size === 0) this.worker.unref();
       if (m.ok) p.resolve();
-      else p.reject(new Error(m.error ?? 'index insert failed'));
+      else p.reject(Object.assign(new Error(m.error ?? 'index insert failed'), m.code ? { code: m.code } : {}));
     });
     const die = (e: Error) => {
       this.dead ??= e;
@@ -578,8 +581,7 @@ export class AuditLog {
 
       if (opts.sqlitePath !== null) {
         const sqlitePath = opts.sqlitePath ?? `${path}.db`;
-        db = AuditLog.openIndex(sqlitePath, mode);
-        await AuditLog.reconcileIndex(db, path, sqlitePath, lastSeq, tail.last?.text, chain !== null, warn);
+        db = await AuditLog.openReconciledIndex(sqlitePath, mode, path, lastSeq, tail.last?.text, chain !== null, warn);
       }
       return new AuditLog({ opts, chain, fd, size: tail.size, db, lockPath, lastSeq, lastEntryHash, warn });
     } catch (e) {
@@ -638,6 +640,47 @@ export class AuditLog {
       return { size, last: { obj, text: text.trim(), line } };
     }
     return { size };
+  }
+
+  /** The index, reconciled with the JSONL; a corrupt one is moved aside and rebuilt from the JSONL. */
+  private static async openReconciledIndex(sqlitePath: string, mode: number, path: string, lastSeq: number, lastLine: string | undefined, chained: boolean, warn: (m: string) => void): Promise<Database.Database> {
+    const marker = rebuildMarker(sqlitePath);
+    let why: string | null = null;
+    if (existsSync(marker)) why = readFileSync(marker, 'utf8').trim() || 'marked for rebuilding';
+    else {
+      let db: Database.Database | null = null;
+      try {
+        db = AuditLog.openIndex(sqlitePath, mode);
+        await AuditLog.reconcileIndex(db, path, sqlitePath, lastSeq, lastLine, chained, warn);
+        return db;
+      } catch (e) {
+        try {
+          db?.close();
+        } catch {
+          /* ignore */
+        }
+        if (!isSqliteCorruption(e)) throw e; // the JSONL's problems (a lost tail …) are never "repaired" here
+        why = (e as Error).message;
+      }
+    }
+    const aside = `${sqlitePath}.corrupt-${new Date().toISOString().replace(/[-:.]/g, '')}`;
+    for (const suffix of ['', '-wal', '-shm']) {
+      try {
+        renameSync(sqlitePath + suffix, aside + suffix);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    warn(`audit index ${sqlitePath} is corrupt (${why}): moved aside to ${aside}; rebuilding it from ${path}`);
+    const db = AuditLog.openIndex(sqlitePath, mode);
+    try {
+      await AuditLog.reconcileIndex(db, path, sqlitePath, lastSeq, lastLine, chained, warn);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+    rmSync(marker, { force: true });
+    return db;
   }
 
   private static openIndex(sqlitePath: string, mode: number): Database.Database {
@@ -846,6 +889,7 @@ export class AuditLog {
       indexed = this.indexer.insert(batch[0]!.seq, batch, text).catch((e: Error) => {
         if (!this.sqliteError) {
           this.sqliteError = e;
+          if (isSqliteCorruption(e)) this.markIndexCorrupt(e);
           this.warn(`audit index ${this.sqlitePath}: insert failed (${e.message}); the JSONL still has every event and the index is rebuilt from it on the next open`);
         }
       });
@@ -913,21 +957,49 @@ export class AuditLog {
 
   private index(): IndexQueries {
     if (!this.idx) throw new AuditLogError('audit log has no SQLite index (sqlitePath: null)');
-    if (this.sqliteError) throw new AuditLogError(`audit index ${this.sqlitePath} is behind the log since an insert failed (${this.sqliteError.message}); reopen the log to rebuild it`);
+    if (this.sqliteError) throw new AuditLogError(isSqliteCorruption(this.sqliteError) ? this.corruptText(this.sqliteError) : `audit index ${this.sqlitePath} is behind the log since an insert failed (${this.sqliteError.message}); reopen the log to rebuild it`);
     return this.idx;
   }
 
   /** Durable events from the SQLite index (call flush() first to include queued ones). */
   query(q: AuditQuery = {}): AuditEvent[] {
-    return this.index().query(q);
+    return this.reading(() => this.index().query(q));
   }
 
   count(q: AuditQuery = {}): number {
-    return this.index().count(q);
+    return this.reading(() => this.index().count(q));
   }
 
   sessions(): { session_id: string; events: number; first_ts: string; last_ts: string }[] {
-    return this.index().sessions();
+    return this.reading(() => this.index().sessions());
+  }
+
+  /** A read that finds the index corrupt marks it for rebuilding and says so. */
+  private reading<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (!isSqliteCorruption(e)) throw e;
+      this.markIndexCorrupt(e as Error);
+      throw new AuditLogError(this.corruptText(e as Error));
+    }
+  }
+
+  /** Whichever path finds the index corrupt (a query, an insert), the operator reads the same. */
+  private corruptText(e: Error): string {
+    return `audit index ${this.sqlitePath} is corrupt (${e.message}); the JSONL log ${this.path} has every event and the index is rebuilt from it when the log is next opened (restart the server)`;
+  }
+
+  private markIndexCorrupt(e: Error): void {
+    if (!this.sqlitePath) return;
+    const marker = rebuildMarker(this.sqlitePath);
+    if (existsSync(marker)) return;
+    try {
+      writeFileSync(marker, `${e.message}\n`, { mode: 0o600 });
+      this.warn(`audit index ${this.sqlitePath} is corrupt (${e.message}): marked ${marker}; it is rebuilt from the JSONL when the log is next opened`);
+    } catch (w) {
+      this.warn(`audit index ${this.sqlitePath} is corrupt (${e.message}) and could not be marked for rebuilding (${(w as Error).message}): move it aside before the next start`);
+    }
   }
 
   /** The last durable entry: an anchor to keep elsewhere (detects a truncated tail). */
@@ -981,6 +1053,17 @@ export class AuditLog {
     this.closed = true;
     if (err) throw err;
   }
+}
+
+/** SQLite's own word that an index file is damaged (not a busy or full disk). */
+function isSqliteCorruption(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'));
+}
+
+/** Present: the index was found corrupt while in use; the next open rebuilds it. */
+function rebuildMarker(sqlitePath: string): string {
+  return `${sqlitePath}.rebuild`;
 }
 
 function countNonBlankLines(fd: number, size: number): number {

@@ -91,7 +91,13 @@ async function handle(ctx: ServerContext, state: ApiState, req: IncomingMessage,
         ...(b.project_root !== undefined ? { project_root: str(b.project_root, 'project_root')! } : {}),
         ...(b.env !== undefined ? { env: strMap(b.env, 'env')! } : {}),
       });
-      ctx.audit.record({ type: 'session_created', session_id: s.id, fields: { workspace: s.workspace, policy: s.policyName, policy_file: s.policyFile } });
+      try {
+        ctx.audit.record({ type: 'session_created', session_id: s.id, fields: { workspace: s.workspace, policy: s.policyName, policy_file: s.policyFile } });
+      } catch (err) {
+        // Nothing unrecorded: a session the audit log cannot take does not exist.
+        ctx.sandbox.forget(ctx.sessions.destroy(s.id));
+        throw new HttpError(503, `session refused: it cannot be recorded in the audit log (${(err as Error).message})`, 'E_AUDIT_UNAVAILABLE');
+      }
       return json(res, 201, s.info());
     }
     if (id && !action && method === 'GET') return json(res, 200, ctx.sessions.get(id).info());

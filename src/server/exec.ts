@@ -139,8 +139,12 @@ export interface Running {
   endStdin(): void;
   signal(sig: NodeJS.Signals | number): void;
   resume(): void;
-  /** Exit status: the code, or 128 + signal number; EXIT_TIMEOUT after a timeout. */
-  done: Promise<{ status: number; timedOut: boolean; stdoutBytes: number; stderrBytes: number; excerpt: { stdout: string; stderr: string } }>;
+  /**
+   * Exit status: the code, or 128 + signal number; EXIT_TIMEOUT after a timeout.
+   * supervisorKilled: the launcher (the command's supervisor) died of a signal the server did
+   * not send; its command died with it (pdeathsig).
+   */
+  done: Promise<{ status: number; timedOut: boolean; stdoutBytes: number; stderrBytes: number; excerpt: { stdout: string; stderr: string }; supervisorKilled?: NodeJS.Signals }>;
 }
 
 const EXCERPT_BYTES = 4096;
@@ -219,18 +223,28 @@ export function launch(spec: LaunchSpec, io: LaunchIO): Running {
   child.stdin?.on('error', () => {}); // the command may exit without reading its stdin
   if (spec.stdinScript) child.stdin?.end(spec.stdinScript);
 
+  // Signals the server sends to the group are noted (signalGroup): a launcher killed by any
+  // other signal was killed from outside (its command died with it, pdeathsig): said so.
+  const sent = new Set<number>();
+  if (spec.launcher && pgid > 0) sentTo.set(pgid, sent);
+  const signal = (sig: NodeJS.Signals | number) => signalGroup(pgid, sig);
+  let supervisorKilled: NodeJS.Signals | undefined;
   let killTimer: NodeJS.Timeout | null = null;
   const timer = spec.timeoutMs
     ? setTimeout(() => {
         timedOut = true;
-        signalGroup(pgid, 'SIGTERM');
-        killTimer = setTimeout(() => signalGroup(pgid, 'SIGKILL'), 2000);
+        signal('SIGTERM');
+        killTimer = setTimeout(() => signal('SIGKILL'), 2000);
       }, spec.timeoutMs)
     : null;
 
   const exited = new Promise<number>((resolveExit, rejectExit) => {
     child.on('error', rejectExit);
-    child.on('exit', (code, sig) => resolveExit(code ?? 128 + (sig ? (osConstants.signals[sig] ?? 0) : 0)));
+    child.on('exit', (code, sig) => {
+      if (sentTo.get(pgid) === sent) sentTo.delete(pgid);
+      if (spec.launcher && sig && !sent.has(osConstants.signals[sig] ?? -1)) supervisorKilled = sig;
+      resolveExit(code ?? 128 + (sig ? (osConstants.signals[sig] ?? 0) : 0));
+    });
   });
 
   const done = exited.then(async (status) => {
@@ -239,7 +253,7 @@ export function launch(spec: LaunchSpec, io: LaunchIO): Running {
     if (killTimer) clearTimeout(killTimer);
     if (timedOut) signalGroup(pgid, 'SIGKILL');
     for (const s of [child.stdout, child.stderr]) s?.removeAllListeners('data');
-    return { status: timedOut ? EXIT_TIMEOUT : status, timedOut, stdoutBytes: counts.stdout, stderrBytes: counts.stderr, excerpt };
+    return { status: timedOut ? EXIT_TIMEOUT : status, timedOut, stdoutBytes: counts.stdout, stderrBytes: counts.stderr, excerpt, ...(supervisorKilled ? { supervisorKilled } : {}) };
   });
 
   return {
@@ -250,7 +264,7 @@ export function launch(spec: LaunchSpec, io: LaunchIO): Running {
     endStdin: () => {
       if (!spec.stdinScript) child.stdin?.end();
     },
-    signal: (sig) => signalGroup(pgid, sig),
+    signal,
     resume: () => {
       for (const s of paused) s.resume();
       paused.clear();
@@ -259,8 +273,13 @@ export function launch(spec: LaunchSpec, io: LaunchIO): Running {
   };
 }
 
-function signalGroup(pgid: number, sig: NodeJS.Signals | number): void {
+/** Running launchers' process groups → the signals the server sent them. */
+const sentTo = new Map<number, Set<number>>();
+
+/** Signals a command's process group (and notes it: the launcher's death is then not a surprise). */
+export function signalGroup(pgid: number, sig: NodeJS.Signals | number): void {
   if (pgid <= 0) return;
+  sentTo.get(pgid)?.add(typeof sig === 'number' ? sig : (osConstants.signals[sig] ?? 0));
   try {
     process.kill(-pgid, sig);
   } catch {

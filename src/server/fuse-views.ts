@@ -75,8 +75,14 @@ export class FuseViews {
     const entry: { view: WorkspaceView | null; starting: Promise<WorkspaceView> | null } = { view: null, starting: null };
     this.views.set(session.id, entry);
     const trash = sessionTrash(this.ctx, session);
-    const record = (type: string, e: { decision: string; rule: string; message?: string; policy_decision?: string; fields: Record<string, unknown> }) =>
-      this.ctx.audit.record({ type, session_id: session.id, decision: e.decision, rule: e.rule, ...(e.policy_decision ? { policy_decision: e.policy_decision } : {}), ...(e.message ? { message: this.ctx.redactText(e.message) } : {}), fields: { ...e.fields, enforced_by: 'fuse' } });
+    const record = (type: string, e: { decision: string; rule: string; message?: string; policy_decision?: string; fields: Record<string, unknown> }) => {
+      try {
+        this.ctx.audit.record({ type, session_id: session.id, decision: e.decision, rule: e.rule, ...(e.policy_decision ? { policy_decision: e.policy_decision } : {}), ...(e.message ? { message: this.ctx.redactText(e.message) } : {}), fields: { ...e.fields, enforced_by: 'fuse' } });
+      } catch {
+        // The log latched failed and said so (new commands are refused); the daemon's report
+        // must not become an uncaught exception that takes the server down.
+      }
+    };
     entry.starting = (async () => {
       if (cur?.view) await cur.view.stop().catch(() => {});
       return startWorkspaceView({

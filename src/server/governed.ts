@@ -43,42 +43,57 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   const d = verdict.decision;
   const text = ctx.redactText(verdict.text); // what the audit log and messages show
   const base = { session_id: session.id, command_id: commandId };
-  ctx.audit.record({
-    ...base,
-    type: 'command_policy',
-    decision: d.decision,
-    policy_decision: d.policyDecision,
-    rule: d.rule,
-    message: ctx.redactText(d.message),
-    fields: {
-      command: text,
-      argv: req.argv.map(ctx.redactText),
-      cwd: req.cwd,
-      source: req.source,
-      ...('commands' in d
-        ? {
-            commands: (d as ShellDecision).commands.map((c) => ({ argv: c.argv.map(ctx.redactText), depth: c.depth, decision: c.decision.decision, rule: c.decision.rule })),
-            opaque: (d as ShellDecision).opaque.map((o) => ({ ...o, text: ctx.redactText(o.text) })),
-          }
-        : {}),
-    },
-  });
-
-  if ('commands' in d) {
-    for (const f of fileIntents(session.engine, (d as ShellDecision).commands, req.cwd)) {
-      ctx.audit.record({ ...base, type: 'file_policy', decision: f.decision.decision, policy_decision: f.decision.policyDecision, rule: f.decision.rule, message: ctx.redactText(f.decision.message), fields: { operation: f.operation, path: f.path, enforced_by: ctx.sandbox.mode === 'minimal' ? 'none' : 'kernel (Landlock, read-only mounts)', seen_in: 'command line' } });
-    }
-  }
   const summary = { decision: d.decision, rule: d.rule, message: d.message };
   const count = (outcome: 'allowed' | 'denied') => ctx.counters.set(outcome, (ctx.counters.get(outcome) ?? 0) + 1);
-  const refuse = (message: string): GovernedRun => {
+  const refuse = (message: string, why: GovernedRun['decision'] = summary): GovernedRun => {
     count('denied');
     io.stderr(Buffer.from(message));
-    return { commandId, decision: summary, running: null, status: Promise.resolve(EXIT_DENIED) };
+    return { commandId, decision: why, running: null, status: Promise.resolve(EXIT_DENIED) };
   };
+  // Events after the decision: an audit failure must not lose track of a refusal or of a
+  // running command (the log latched failed and said so; new commands are refused).
+  const note = (e: Parameters<ServerContext['audit']['record']>[0]) => {
+    try {
+      ctx.audit.record(e);
+    } catch {
+      // recorded as the log's failure
+    }
+  };
+  // Nothing runs unless its decision can be recorded: an audit log that cannot be written
+  // (disk full, I/O error) refuses every command, with the reason, and the server keeps serving.
+  try {
+    ctx.audit.record({
+      ...base,
+      type: 'command_policy',
+      decision: d.decision,
+      policy_decision: d.policyDecision,
+      rule: d.rule,
+      message: ctx.redactText(d.message),
+      fields: {
+        command: text,
+        argv: req.argv.map(ctx.redactText),
+        cwd: req.cwd,
+        source: req.source,
+        ...('commands' in d
+          ? {
+              commands: (d as ShellDecision).commands.map((c) => ({ argv: c.argv.map(ctx.redactText), depth: c.depth, decision: c.decision.decision, rule: c.decision.rule })),
+              opaque: (d as ShellDecision).opaque.map((o) => ({ ...o, text: ctx.redactText(o.text) })),
+            }
+          : {}),
+      },
+    });
+
+    if ('commands' in d) {
+      for (const f of fileIntents(session.engine, (d as ShellDecision).commands, req.cwd)) {
+        ctx.audit.record({ ...base, type: 'file_policy', decision: f.decision.decision, policy_decision: f.decision.policyDecision, rule: f.decision.rule, message: ctx.redactText(f.decision.message), fields: { operation: f.operation, path: f.path, enforced_by: ctx.sandbox.mode === 'minimal' ? 'none' : 'kernel (Landlock, read-only mounts)', seen_in: 'command line' } });
+      }
+    }
+  } catch (err) {
+    return refuse(auditRefusal(err as Error), { decision: 'deny', rule: AUDIT_UNAVAILABLE, message: (err as Error).message });
+  }
   // Below security.minimum_mode (or a strict security.mode that can't be met) nothing runs.
   if (ctx.sandbox.report.refusal) {
-    ctx.audit.record({ ...base, type: 'command_refused', rule: 'security.minimum_mode', message: ctx.sandbox.report.refusal, fields: { command: text } });
+    note({ ...base, type: 'command_refused', rule: 'security.minimum_mode', message: ctx.sandbox.report.refusal, fields: { command: text } });
     return refuse(`agentsh: command refused: ${ctx.sandbox.report.refusal}\n`);
   }
   if (d.decision === 'deny') return refuse(ctx.redactText(denialMessage(d)));
@@ -102,14 +117,39 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
         held.refuse();
         return EXIT_DENIED;
       }
-      const run = begin(approvedRules(d));
-      if (run.running) held.attach(run.running);
-      else held.refuse();
-      return run.status;
+      return startWhenRecorded(held, () => begin(approvedRules(d)));
     });
     return { commandId, decision: summary, running: held, status };
   }
-  return begin(new Set());
+  if (!ctx.audit.flush) return begin(new Set());
+  const held = new HeldRunning();
+  return { commandId, decision: summary, running: held, status: startWhenRecorded(held, () => begin(new Set())) };
+
+  /**
+   * Starts the command once every audit event recorded so far (its decision, and an approval,
+   * included) is on disk: a command never runs while its decision could still be lost. If the
+   * log cannot write it, the command is refused. Until then `held` stands in for it.
+   */
+  function startWhenRecorded(held: HeldRunning, go: () => GovernedRun): Promise<number> {
+    return (ctx.audit.flush?.() ?? Promise.resolve()).then(
+      () => {
+        if (held.cancelled) {
+          held.refuse(); // the caller ended the command before it started
+          return EXIT_DENIED;
+        }
+        const run = go();
+        if (run.running) held.attach(run.running);
+        else held.refuse();
+        return run.status;
+      },
+      (err: Error) => {
+        count('denied');
+        io.stderr(Buffer.from(auditRefusal(err)));
+        held.refuse();
+        return EXIT_DENIED;
+      },
+    );
+  }
 
   /**
    * Starts the command once the session's FUSE workspace view is mounted (mode landlock, where
@@ -127,6 +167,10 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     const held = new HeldRunning();
     const status = view.then(
       () => {
+        if (held.cancelled) {
+          held.refuse(); // the caller ended the command while the view was mounted
+          return EXIT_DENIED;
+        }
         const run = start(approved);
         if (run.running) held.attach(run.running);
         else held.refuse();
@@ -151,7 +195,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   for (const name of llmSecretEnvNames(ctx.config.proxy)) delete callerEnv[name];
   const env = childEnv(session, d, callerEnv, { SHLVL: req.env.SHLVL ?? '1', ...ctx.inject, ...ctx.sandbox.networkEnv(session), AGENTSH_SESSION_ID: session.id, AGENTSH_GOVERNED_FD: '3' });
   if ('error' in env) {
-    ctx.audit.record({ ...base, type: 'command_refused', rule: 'env_policy', message: env.error, fields: { command: text } });
+    note({ ...base, type: 'command_refused', rule: 'env_policy', message: env.error, fields: { command: text } });
     return refuse(`agentsh: command refused: ${env.error}\n`);
   }
 
@@ -195,18 +239,19 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
     void running.done.finally(() => r.release()).catch(() => {});
   }
   session.running.add(running.pid);
-  ctx.audit.record({ ...base, type: 'command_started', fields: { pid: running.pid, command: text, cwd: req.cwd } });
+  note({ ...base, type: 'command_started', fields: { pid: running.pid, command: text, cwd: req.cwd } });
   const policyAudit = session.engine.policy.doc.audit ?? {};
   const status = running.done.then(
     (r) => {
       session.running.delete(running.pid);
-      ctx.audit.record({
+      note({
         ...base,
         type: 'command_finished',
         fields: {
           pid: running.pid,
           exit_code: r.status,
           timed_out: r.timedOut,
+          ...(r.supervisorKilled ? { supervisor_killed: r.supervisorKilled } : {}),
           duration_ms: Date.now() - started,
           stdout_bytes: r.stdoutBytes,
           stderr_bytes: r.stderrBytes,
@@ -215,11 +260,12 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
         },
       });
       if (r.timedOut) io.stderr(Buffer.from(`agentsh: command timed out and was killed\n`));
+      if (r.supervisorKilled) io.stderr(Buffer.from(`agentsh: the command's sandbox supervisor was killed (${r.supervisorKilled}): the command was ended with it\n`));
       return r.status;
     },
     (err: Error) => {
       session.running.delete(running.pid);
-      ctx.audit.record({ ...base, type: 'command_failed', message: err.message });
+      note({ ...base, type: 'command_failed', message: err.message });
       io.stderr(Buffer.from(`agentsh: could not start ${req.file}: ${err.message}\n`));
       return EXIT_DENIED;
     },
@@ -245,6 +291,8 @@ class HeldRunning implements Running {
   private readonly stdin: Buffer[] = [];
   private stdinBytes = 0;
   private ended = false;
+  /** A signal that ends a process arrived before there was one: the command must not start. */
+  cancelled = false;
   private settle!: (r: Awaited<Running['done']>) => void;
   readonly done: Running['done'] = new Promise((resolve) => (this.settle = resolve));
 
@@ -275,7 +323,8 @@ class HeldRunning implements Running {
   }
 
   signal(sig: NodeJS.Signals | number): void {
-    this.real?.signal(sig);
+    if (this.real) return this.real.signal(sig);
+    if (FATAL_SIGNALS.has(sig)) this.cancelled = true;
   }
 
   resume(): void {
@@ -284,3 +333,11 @@ class HeldRunning implements Running {
 }
 
 const HELD_STDIN_MAX = 16 << 20;
+const FATAL_SIGNALS = new Set<NodeJS.Signals | number>(['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGKILL', 'SIGTERM', 1, 2, 3, 9, 15]);
+
+/** The rule named when a command is refused because its decision cannot be recorded. */
+export const AUDIT_UNAVAILABLE = 'audit-unavailable';
+
+function auditRefusal(err: Error): string {
+  return `agentsh: command refused: its decision cannot be recorded in the audit log (${err.message})\n`;
+}

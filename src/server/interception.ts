@@ -21,6 +21,7 @@ import type { Session } from './sessions.js';
 
 const EACCES = 13;
 const EPERM = 1;
+const ENOSPC = 28;
 
 export interface TrashTarget {
   /** Where trashed files go (must be on the same filesystem as what is deleted). */
@@ -28,6 +29,8 @@ export interface TrashTarget {
   newToken(): string;
   /** Called once the supervisor moved the payload. */
   recorded(token: string, originalPath: string, rule: string, parentMtimeNs?: string): void;
+  /** Why the trash cannot take a file now (no room for its record), or null. */
+  full?(): string | null;
 }
 
 interface Image {
@@ -213,6 +216,13 @@ export class CommandInterceptor {
       return null;
     }
     if (!lstatOrNull(real)) return null;
+    // A file moved to a trash that cannot record it would be an orphan nobody can restore:
+    // the delete is refused and the file stays (the caller sees ENOSPC).
+    const full = this.trash.full?.();
+    if (full) {
+      this.record('file_delete_refused', { decision: 'deny', rule: d.rule, path: real, message: `soft delete refused: ${full}: the file was kept` });
+      return { kind: 'errno', errno: ENOSPC };
+    }
     const token = this.trash.newToken();
     const parent = lstatSync(posix.dirname(real), { bigint: true, throwIfNoEntry: false });
     this.pendingTrash.set(this.currentId, { token, path: real, rule: d.rule, ...(parent ? { parentMtimeNs: String(parent.mtimeNs) } : {}) });

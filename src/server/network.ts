@@ -65,7 +65,12 @@ export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPo
         audit: (type, decision, rule, message, fields) => {
           const redacted = { ...fields };
           if (typeof redacted.url === 'string') redacted.url = ctx.redactText(redacted.url);
-          ctx.audit.record({ type, session_id: s.id, decision, rule, message: ctx.redactText(message), fields: redacted });
+          try {
+            ctx.audit.record({ type, session_id: s.id, decision, rule, message: ctx.redactText(message), fields: redacted });
+          } catch {
+            // The log latched failed and said so (new commands are refused); a connection's
+            // end must not become an uncaught exception that takes the server down.
+          }
         },
         approve: async (d, target) => {
           if (!ctx.approvals) return false;

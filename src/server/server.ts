@@ -105,7 +105,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   ctx.audit = audit;
   if (config.approvals.enabled) {
     ctx.approvals = new ApprovalManager({
-      audit: (r) => ctx.audit.record({ ...r, message: ctx.redactText(r.message) }),
+      audit: (r) => {
+        try {
+          ctx.audit.record({ ...r, message: ctx.redactText(r.message) });
+        } catch {
+          // the log latched failed and said so; approvals still resolve (a timer must not throw)
+        }
+      },
       journal: join(runDir, 'approvals.json'),
       onPending: (a) => log(`agentsh: approval ${a.id} pending (${a.kind}, rule ${a.rule}): ${a.target} — agentsh approve resolve ${a.id} allow|deny`),
     });
@@ -175,12 +181,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   // Sessions past their idle or lifetime limits end; their private /tmp goes with them.
   const reaper = setInterval(() => {
-    for (const { session, reason } of ctx.sessions.expire()) {
-      ctx.sandbox.forget(session);
-      ctx.approvals?.endSession(session.id);
-      ctx.audit.record({ type: 'session_expired', session_id: session.id, fields: { reason, commands: session.commands } });
+    try {
+      for (const { session, reason } of ctx.sessions.expire()) {
+        ctx.sandbox.forget(session);
+        ctx.approvals?.endSession(session.id);
+        ctx.audit.record({ type: 'session_expired', session_id: session.id, fields: { reason, commands: session.commands } });
+      }
+      purgeTrashes(ctx);
+    } catch (err) {
+      // An audit log that can no longer be written must not take the server down with it.
+      log(`agentsh: session reaper: ${(err as Error).message}`);
     }
-    purgeTrashes(ctx);
   }, parseDuration(config.sessions.cleanup_interval ?? '1m') ?? 60_000);
   reaper.unref();
 

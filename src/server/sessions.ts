@@ -11,6 +11,7 @@ import { PolicyEngine, type OpaqueMode } from '../policy/engine.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { sessionVars } from '../policy/session-vars.js';
 import { parseDuration } from '../util/duration.js';
+import { signalGroup } from './exec.js';
 
 export class SessionError extends Error {
   constructor(
@@ -71,13 +72,7 @@ export class Session {
 
   /** Ends every process group the session started. */
   killAll(signal: NodeJS.Signals = 'SIGKILL'): void {
-    for (const pgid of this.running) {
-      try {
-        process.kill(-pgid, signal);
-      } catch {
-        // already gone
-      }
-    }
+    for (const pgid of this.running) signalGroup(pgid, signal);
   }
 }
 

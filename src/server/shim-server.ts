@@ -80,7 +80,11 @@ function handleConnection(ctx: ServerContext, user: ShimUser, sock: Socket, sess
     } catch (err) {
       return fail(`no session for this command: ${(err as Error).message}`);
     }
-    run = runGoverned(ctx, session, { file: realShell, argv, cwd, env, uid: user.uid, gid: user.gid, stdinIsTty: h.stdin_tty ?? false, ...(script ? { stdinScript: script } : {}), source: 'shim' }, io);
+    try {
+      run = runGoverned(ctx, session, { file: realShell, argv, cwd, env, uid: user.uid, gid: user.gid, stdinIsTty: h.stdin_tty ?? false, ...(script ? { stdinScript: script } : {}), source: 'shim' }, io);
+    } catch (err) {
+      return fail(`command refused: ${(err as Error).message}`); // never an uncaught exception in the server
+    }
     run.status.then(finish, () => finish(EXIT_DENIED));
   };
 

@@ -8,7 +8,12 @@ import { trashDirFromConfig, trashLimitsFromConfig } from '../trash/config.js';
 import type { ServerContext } from './context.js';
 import type { TrashTarget } from './interception.js';
 import type { Session } from './sessions.js';
+import { linkSync, lstatSync, renameSync, statfsSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
+
+/** Free space and inodes a trash needs to take one more file (its metadata and marker). */
+const TRASH_MIN_FREE_BYTES = 1 << 20;
+const TRASH_MIN_FREE_INODES = 16;
 
 const stores = new Map<string, TrashStore>();
 
@@ -49,10 +54,17 @@ export function sessionTrash(ctx: ServerContext, session: Session): TrashTarget 
         list.push(token);
         seen.set(parent, list);
       } catch (err) {
-        // The payload is in the trash either way: `trash list` shows it as an orphan.
-        ctx.audit.record({ type: 'trash_record_failed', session_id: session.id, message: (err as Error).message, fields: { token, path: originalPath } });
+        // Unrecorded, the payload would be an orphan nobody can restore: it goes back where
+        // it was (never over a file made there since); if it cannot, `trash list` shows it.
+        const putBack = putBackPayload(store.payloadPath(token), originalPath);
+        try {
+          ctx.audit.record({ type: 'trash_record_failed', session_id: session.id, message: `${(err as Error).message}; ${putBack ? 'the file was put back at its path' : 'the payload stays in the trash as an orphan'}`, fields: { token, path: originalPath, put_back: putBack } });
+        } catch {
+          // the audit log failed too (same disk): it said so
+        }
       }
     },
+    full: () => trashFull(store.dir),
   };
 }
 
@@ -81,4 +93,34 @@ export function purgeTrashes(ctx: Pick<ServerContext, 'config' | 'audit'>, now =
 /** Forget the stores (tests; a server that stops). */
 export function forgetTrashStores(): void {
   stores.clear();
+}
+
+/** Why the filesystem of `dir` cannot take a trash record now, or null. */
+export function trashFull(dir: string): string | null {
+  try {
+    const st = statfsSync(dir);
+    // The server writes the records: root may use the blocks reserved for it.
+    const free = (process.getuid?.() === 0 ? st.bfree : st.bavail) * st.bsize;
+    if (free < TRASH_MIN_FREE_BYTES) return `the trash's filesystem has ${free} bytes free (needs ${TRASH_MIN_FREE_BYTES})`;
+    if (st.files > 0 && st.ffree < TRASH_MIN_FREE_INODES) return `the trash's filesystem has ${st.ffree} inodes free`;
+    return null;
+  } catch (err) {
+    return `the trash is unusable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
+}
+
+/** Moves a trashed payload back to its original path without replacing anything there. */
+function putBackPayload(payload: string, originalPath: string): boolean {
+  try {
+    if (lstatSync(payload).isDirectory()) {
+      if (lstatSync(originalPath, { throwIfNoEntry: false })) return false;
+      renameSync(payload, originalPath);
+    } else {
+      linkSync(payload, originalPath); // EEXIST if the name was taken again
+      unlinkSync(payload);
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
