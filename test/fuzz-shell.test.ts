@@ -48,7 +48,7 @@ function fuzz<T>(name: string, salt: number, arb: fc.Arbitrary<T>, check: (v: T)
 const NAME = fc.constantFrom(
   'zq@', "'zq'@", '"zq"@', '\\zq@', "z''q@", "$'\\x7aq'@", "$'\\172q'@", '"z"q@', 'z\\\nq@', '$"zq"@', "'z'\"q\"@",
 );
-const ARG = fc.constantFrom('x', '-y', "'a b'", '"c;d"', '\\;', "$'e\\tf'", 'g\\ h', '"$v"', '$w', 'k#l', '--', '-', '{}', '*.txt', '~', '""');
+const ARG = fc.constantFrom('x', '-y', "'a b'", '"c;d"', '\\;', "$'e\\tf'", "$'x\\'y'", 'g\\ h', '"$v"', '$w', 'k#l', '--', '-', '{}', '*.txt', '~', '""');
 const ASSIGN = fc.constantFrom('', 'A=1 ', 'B="x y" ', 'C=$(true) ', 'PATH=/nowhere ');
 const REDIR = fc.constantFrom('', ' >/dev/null', ' 2>&1', ' >> out', ' < in', ' &>/dev/null', ' 3<&0');
 const WRAPPERS = [
@@ -63,9 +63,11 @@ const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 /** Here-document delimiters are `EOF` + random letters (no digits: names are numbered), so that a nested here-document
  *  never ends an outer one. */
 const DELIM = fc.stringMatching(/^[a-z]{6}$/).map((k) => `EOF${k}`);
-const endsInHeredoc = (s: string) => /\nEOF[a-z]+$/.test(s);
-/** A statement followed by what ends it: a newline when it ends in a here-document. */
-const ends = (s: string, sep = ';') => (endsInHeredoc(s) ? `${s}\n` : `${s}${sep}`);
+const endsInHeredoc = (s: string) => /\n\t*EOF[a-z]+$/.test(s);
+/** A statement followed by what ends it: a newline when it ends in a here-document or `&`
+ *  (`&;` and `& |` are syntax errors: the script would only count as unparsed). */
+const endsInNewline = (s: string) => endsInHeredoc(s) || s.endsWith(' &');
+const ends = (s: string, sep = ';') => (endsInNewline(s) ? `${s}\n` : `${s}${sep}`);
 
 const { script } = fc.letrec((tie) => {
   const S = () => tie('script') as fc.Arbitrary<string>;
@@ -78,8 +80,9 @@ const { script } = fc.letrec((tie) => {
       { depthIdentifier: 'sub' },
       S().map((s) => `$(${ends(s, '\n')})`),
       S().map((s) => `"$(${ends(s, '\n')})"`),
-      // bare backticks only inside double quotes: two bare ones in one command are a known gap (todo below)
       (tie('flat') as fc.Arbitrary<string>).map((s) => `"\`${s}\`"`),
+      (tie('flat') as fc.Arbitrary<string>).map((s) => `\`${s}\``),
+      fc.tuple(tie('flat') as fc.Arbitrary<string>, tie('flat') as fc.Arbitrary<string>).map(([a, b]) => `\`${a}\` \`${b}\``),
       S().map((s) => `<(${ends(s, '\n')})`),
       S().map((s) => `>(${ends(s, '\n')})`),
       S().map((s) => `"\${x:-$(${ends(s, '\n')})}"`),
@@ -104,6 +107,8 @@ const { script } = fc.letrec((tie) => {
       S().map((s) => `trap ${sq(s)} EXIT INT`),
       S().map((s) => `alias al=${sq(s)}`),
       S().map((s) => `PROMPT_COMMAND=${sq(s)}`),
+      S().map((s) => `PS4=${sq(`$(${ends(s, '\n')})`)}; set -x`),
+      S().map((s) => `x=${sq(`a[$(${ends(s, '\n')})]`)}`),
       NAME.map((n) => `mapfile -C ${n} -c 1 arr < /dev/null`),
       // compound commands (bodies analysed whether or not they would run)
       S().map((s) => `( ${ends(s, '\n')} )`),
@@ -120,7 +125,14 @@ const { script } = fc.letrec((tie) => {
       S().map((s) => `function h() ( ${ends(s, '\n')} )`),
       simple.map((s) => `! ${s}`),
       simple.map((s) => `${s} &`),
-      S().map((s) => `coproc ( ${ends(s, '\n')} )`),
+      // coproc [NAME] before a compound command
+      fc.tuple(fc.constantFrom('', 'cp ', '"c"p '), S()).map(([n, s]) => `coproc ${n}( ${ends(s, '\n')} )`),
+      fc.tuple(fc.constantFrom('', 'cp ', '"c"p '), S()).map(([n, s]) => `coproc ${n}{ ${ends(s)} }`),
+      fc.tuple(fc.constantFrom('', 'cp '), S(), S()).map(([n, c, b]) => `coproc ${n}while ${ends(c)} do ${ends(b)} done`),
+      // time and ! before a compound command, and before one another
+      fc.tuple(fc.constantFrom('time ', 'time -p ', '! ', 'time ! ', '! ! ', '! time -p -- '), S()).map(([k, s]) => `${k}{ ${ends(s)} }`),
+      fc.tuple(fc.constantFrom('time ', '! '), S(), S()).map(([k, c, b]) => `${k}if ${ends(c)} then ${ends(b)} fi`),
+      fc.tuple(fc.constantFrom('time ! ', '! ! ', 'time -p ! '), simple).map(([k, s]) => `${k}${s}`),
       // assignments, declarations, tests and arithmetic holding substitutions
       S().map((s) => `x=$(${ends(s, '\n')})`),
       S().map((s) => `a=( $(${ends(s, '\n')}) )`),
@@ -137,7 +149,7 @@ const { script } = fc.letrec((tie) => {
     ),
     script: fc.array(tie('stmt') as fc.Arbitrary<string>, { minLength: 1, maxLength: 3 }).chain((stmts) =>
       fc.array(fc.constantFrom('; ', ' && ', ' || ', ' | ', ' |& ', '\n', ' & '), { minLength: stmts.length - 1, maxLength: stmts.length - 1 }).map((seps) =>
-        stmts.map((s, i) => (i ? (endsInHeredoc(stmts[i - 1]!) ? '\n' : seps[i - 1]) : '') + s).join(''),
+        stmts.map((s, i) => (i ? (endsInNewline(stmts[i - 1]!) ? '\n' : seps[i - 1]) : '') + s).join(''),
       ),
     ),
   };
@@ -204,23 +216,24 @@ describe('shell analysis fuzzing: no silently missed commands', () => {
     assert.ok(stats.fullyRead >= n * 0.3, `only ${stats.fullyRead} of ${n} scripts were read without opaque parts`);
   });
 
-  // Gaps this fuzzer found in src/shell (not fixed here; the generator above avoids these
-  // forms so that it keeps looking for new ones). At exec time the sandbox's interception
-  // still sees these programs; what misses them is the pre-check of the whole script.
+  // Gaps this fuzzer found in src/shell, fixed since (the generator above now produces these
+  // forms too; test/shell.test.ts asserts the exact analysis of each).
   const seesSudo = (script: string) => {
     const a = analyzeShell(script);
-    const seen = a.commands.some((c) => c.argv[0] === 'sudo') || !a.ok || a.opaque.some((o) => o.text.includes('sudo'));
-    assert.ok(seen, `sudo missed in ${JSON.stringify(script)}: ${JSON.stringify(a.commands.map((c) => c.argv))}, opaque ${JSON.stringify(a.opaque)}`);
+    assert.ok(a.commands.some((c) => c.argv[0] === 'sudo'), `sudo missed in ${JSON.stringify(script)}: ${JSON.stringify(a.commands.map((c) => c.argv))}, opaque ${JSON.stringify(a.opaque)}`);
   };
-  it('coproc with a compound body', { todo: 'tree-sitter-bash reads `coproc [NAME] { …; }` as a simple command `coproc NAME { …`; the body is never analysed' }, () => {
+  it('coproc with a compound body (tree-sitter-bash reads `coproc [NAME] { …` as a simple command)', () => {
     seesSudo('coproc { sudo id; }');
     seesSudo('coproc cp { sudo id; }');
   });
-  it('two bare backtick substitutions in one command', { todo: "tree-sitter-bash reads `a x` `sudo` as ONE substitution 'a x` `sudo' (command a, arguments x` `sudo)" }, () => {
+  it("two bare backtick substitutions in one command (tree-sitter-bash reads `a x` `sudo id` as ONE substitution 'a x` `sudo id')", () => {
     seesSudo('echo `true x` `sudo id`');
   });
-  it("a variable's value holding a substitution the scanner cannot read", { todo: 'builtins.ts codeInVariable: `findSubstitutions(value) ?? []` treats a value it cannot read ($\'…\\\'…\' inside) as holding no code, where here-document bodies report a parse-error; bash runs sudo when it expands PS4' }, () => {
+  it("a variable's value holding $'…\\'…' in a substitution (once unreadable, so no code was seen in it)", () => {
     seesSudo(`PS4='$(sudo id; echo $'"'"'\\'"'"'x'"'"')'; set -x; :`);
+    // a value the scanner still can't delimit is opaque, never code-free
+    const a = analyzeShell(`PS4='$(sudo id; echo ")'; set -x; :`);
+    assert.ok(!a.ok && a.opaque.some((o) => o.reason === 'parse-error' && o.text.includes('sudo')), JSON.stringify(a));
   });
 
   after(() => console.log(`fuzz-shell: slowest input ${slowest.ms.toFixed(1)} ms${process.env.SHOW_SLOWEST ? ` ${JSON.stringify(slowest.text)}` : ''}`));

@@ -385,6 +385,65 @@ describe('shell analysis: code carried by builtins and variables', () => {
   });
 });
 
+describe('shell analysis: forms tree-sitter-bash misreads (found by test/fuzz-shell.test.ts)', () => {
+  it('coproc [NAME] before a compound command: the keyword as written (no payload), the body analysed', () => {
+    expect('coproc { sudo id; }', [c(['coproc']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('coproc cp { sudo id; }', [c(['coproc', 'cp']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('coproc "c"p ( sudo id )', [c(['coproc', 'cp']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('coproc cp if true; then sudo id; fi', [c(['coproc', 'cp']), c(['true']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('coproc while x; do sudo id; done', [c(['coproc']), c(['x']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('coproc cp [[ $(sudo id) ]]', [c(['coproc', 'cp']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('coproc \\\n{ sudo id; }', [c(['coproc']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    // bash expands NAME; the rest of the line is still read
+    expect('a | coproc $(b) { d; } && e', [c(['a']), c(['b']), c(['coproc', '$(b)']), c(['d']), c(['e'])]);
+    assert.deepEqual(analyzeShell('coproc cp { a; } > out').commands.map((x) => x.redirects), [[], [{ op: '>', target: 'out' }]]);
+    // before a simple command coproc is a wrapper (no NAME then: bash runs `cp sudo id`)
+    expect('coproc sudo id', [c(['coproc', 'sudo', 'id']), c(['sudo', 'id'], ['coproc']), c(['id'], ['coproc', 'sudo'])]);
+    expect('coproc cp sudo id', [c(['coproc', 'cp', 'sudo', 'id']), c(['cp', 'sudo', 'id'], ['coproc'])]);
+  });
+
+  it('time and ! before a compound command, and before one another', () => {
+    expect('time { sudo id; }', [c(['time']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('time -p -- if a; then sudo id; fi', [c(['time', '-p', '--']), c(['a']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('! { sudo id; }', [c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('! { { a; }; b; }', [c(['a']), c(['b'])]);
+    expect('x && ! while a; do sudo id; done', [c(['x']), c(['a']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('time ! { sudo id; }', [c(['time']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('! time { sudo id; }', [c(['time']), c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('! ! sudo id', [c(['sudo', 'id']), c(['id'], ['sudo'])]);
+    expect('time -p ! sudo id', [c(['time', '-p', 'sudo', 'id']), c(['sudo', 'id'], ['time']), c(['id'], ['time', 'sudo'])]);
+    // the keywords take assignments before the command (a program named `A=1` when quoted)
+    expect('time A=1 sudo id', [c(['time', 'A=1', 'sudo', 'id']), c(['sudo', 'id'], ['time']), c(['id'], ['time', 'sudo'])]);
+    expect('coproc A=1 x', [c(['coproc', 'A=1', 'x']), c(['x'], ['coproc'])]);
+    expect("time 'A=1' x", [c(['time', 'A=1', 'x']), c(['A=1', 'x'], ['time'])]);
+    // quoted, they are words: bash runs a program named `!`
+    expect("'!' sudo id", [c(['!', 'sudo', 'id'])]);
+  });
+
+  it('a backquoted substitution ends at the first unescaped backquote', () => {
+    expect('echo `true x` `sudo id`', [c(['true', 'x']), c(['sudo', 'id']), c(['id'], ['sudo']), c(['echo', '`true x`', '`sudo id`'])]);
+    expect('echo "`a x` `b y`"', [c(['a', 'x']), c(['b', 'y']), c(['echo', '"`a x` `b y`"'])]);
+    expect('echo `a x` `b; c`z', [c(['a', 'x']), c(['b']), c(['c']), c(['echo', '`a x`', '`b; c`z'])]);
+    expect('echo `a \\`b\\` c` `d`', [c(['b']), c(['a', '`b`', 'c']), c(['d']), c(['echo', '`a \\`b\\` c`', '`d`'])]);
+    expect('echo $(e `a x` `b`)', [c(['a', 'x']), c(['b']), c(['e', '`a x`', '`b`']), c(['echo', '$(e `a x` `b`)'])]);
+    // where bash starts a command there, its name is a substitution
+    expect('echo `a x`\n`echo sudo` id', [c(['a', 'x']), c(['echo', 'sudo']), c(['echo', '`a x`'])], ['dynamic-command-name']);
+    expect('x=`a x` `echo sudo` id', [c(['a', 'x']), c(['echo', 'sudo'])], ['dynamic-command-name']);
+    // bash ignores quotes when it looks for the closing backquote: so does the analysis
+    assert.equal(analyzeShell('echo `echo "`"`').ok, false);
+  });
+
+  it("$'…' in a variable's substitution is read as bash does; a value that can't be read is opaque", () => {
+    expect(`PS4='$(sudo id; echo $'"'"'\\'"'"'x'"'"')'; set -x; :`, [
+      c(['sudo', 'id'], ['PS4'], 1), c(['id'], ['PS4', 'sudo'], 1), c(['echo', "'x"], ['PS4'], 1), c(['set', '-x']), c([':']),
+    ]);
+    const a = analyzeShell(`PS4='$(sudo id; echo ")'; set -x`);
+    assert.deepEqual([opaque(a), a.ok], [[['parse-error', `PS4='$(sudo id; echo ")'`, 0]], false]);
+    const b = analyzeShell(`x='a[$(sudo id; echo ")]'`);
+    assert.deepEqual([opaque(b), b.ok], [[['parse-error', `x='a[$(sudo id; echo ")]'`, 0]], false]);
+  });
+});
+
 describe('shell analysis: bounds and failures', () => {
   it('parse errors: ok false, a parse-error entry, recovered commands kept', () => {
     const a = analyzeShell('echo "unterminated $(sudo id');

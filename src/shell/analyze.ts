@@ -10,7 +10,8 @@
 // - The parser is tree-sitter-bash (a real grammar with error recovery). Every simple
 //   command is reported wherever it sits: lists, pipelines, subshells, groups, if/while/
 //   until/for/case/select, function bodies (analysed where defined; calls to functions
-//   are reported by name, since which definition runs is not static), `$(…)`, backticks,
+//   are reported by name, since which definition runs is not static), coproc/time/! before a
+//   compound command, `$(…)`, backticks,
 //   `<(…)`/`>(…)`, ${…:-$(…)}, $((…)), [[ … ]], redirect targets, here-strings and
 //   unquoted here-document bodies.
 // - One rule for wrappers: every program that would be exec'd is reported, with the argv
@@ -92,7 +93,12 @@ const WORD_TYPES = new Set([
 ]);
 const ARG_TOKENS = new Set(['$', '==', '=~', '=', '!=']);
 
-interface Scope { src: string; depth: number; chain: string[] }
+interface Scope {
+  src: string;
+  depth: number;
+  chain: string[];
+  coprocs: Set<number>; // where a `coproc` keyword starts (not a wrapper: see faithful.ts)
+}
 
 /** What a statement inherits from redirections written around it. */
 interface Io {
@@ -152,11 +158,13 @@ class Analyzer {
       this.timeLeft(src, depth, true);
       return;
     }
-    const scope: Scope = { src, depth, chain };
+    const scope: Scope = { src, depth, chain, coprocs: parsed.coprocs };
     if (parsed.hasError) {
       this.opaqueAt(parsed.firstError ? this.text(parsed.firstError, scope) : src, 'parse-error', depth, false);
     }
     if (parsed.truncated) this.opaqueAt(clip(this.text(parsed.truncated, scope) || src), 'too-deep', depth, false);
+    // backquoted substitutions tree-sitter misread, replaced by placeholders in the parsed text
+    for (const code of parsed.backtickCode) this.script(code, depth, chain);
     this.walk(parsed.root, scope, NO_IO);
   }
 
@@ -322,7 +330,9 @@ class Analyzer {
     words.push(...io.args, ...inner.args);
     const info = { text: this.text(node, scope), assignments, redirects: inner.redirects, stdin: inner.stdin };
     this.run(assignmentSteps(assignments), info, scope.depth, scope.chain);
-    if (words.length > 0) this.exec(this.words(words, scope), info, scope.depth, scope.chain);
+    // `coproc [NAME]` before a compound command: reported as written, it has no payload
+    const keyword = words.length > 0 && scope.coprocs.size > 0 && scope.coprocs.has(words[0]!.start);
+    if (words.length > 0) this.exec(this.words(words, scope), info, scope.depth, scope.chain, !keyword);
     for (const s of after) this.walk(s, scope, NO_IO);
   }
 
@@ -369,21 +379,21 @@ class Analyzer {
     return decodeWord(node.start < 0 ? node.type : this.text(node, scope));
   }
 
-  private exec(words: Word[], info: ExecInfo, depth: number, chain: string[]): void {
+  private exec(words: Word[], info: ExecInfo, depth: number, chain: string[], peeled = true): void {
     const name = words[0]!;
     if (!name.static || name.glob) return this.opaqueAt(info.text, 'dynamic-command-name', depth);
     this.commands.push({
       argv: words.map((w) => (w.static ? w.value : w.text)),
       wrappers: chain, depth, text: info.text, assignments: info.assignments, redirects: info.redirects,
     });
-    this.run(peel(words), info, depth, chain);
+    if (peeled) this.run(peel(words), info, depth, chain);
   }
 
   private run(steps: Step[], info: ExecInfo, depth: number, chain: string[]): void {
     for (const step of steps) {
       switch (step.kind) {
         case 'opaque':
-          this.opaqueAt(info.text, step.reason, depth);
+          this.opaqueAt(info.text, step.reason, depth, step.reason !== 'parse-error');
           break;
         case 'exec': {
           const next = [...chain, step.label];

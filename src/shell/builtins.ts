@@ -2,7 +2,8 @@
 // child shell, out of sight of a reading that only looks at command names:
 // alias values, trap actions, mapfile -C callbacks, BASH_FUNC_x%% exported functions, PROMPT_COMMAND and the
 // command substitutions quoted in any variable's value (PS4 is expanded under `set -x`,
-// any variable may be evaluated in an arithmetic context) are analysed as nested scripts; BASH_ENV/ENV (a file every non-interactive bash or
+// any variable may be evaluated in an arithmetic context) are analysed as nested scripts (a
+// substitution that can't be delimited is opaque 'parse-error'); BASH_ENV/ENV (a file every non-interactive bash or
 // POSIX sh sources), `enable -f` (loads a builtin from a shared object) are opaque
 // 'source'; `hash -p PATH NAME` (NAME then runs PATH) is opaque 'dynamic-command-name'.
 
@@ -35,18 +36,21 @@ export function assignmentSteps(assignments: string[]): Step[] {
   return assignments.flatMap((a) => valueSteps(decodeWord(a), 'assignment', codeInVariable));
 }
 
-function codeInVariable(name: string, value: string): string[] | 'source' | null {
+function codeInVariable(name: string, value: string): Code {
   if (name === 'BASH_ENV' || name === 'ENV') return 'source';
   const fn = /^BASH_FUNC_(.+?)(%%|\(\))$/.exec(name);
   if (fn) return [`${fn[1]}${value}`];
   if (name === 'PROMPT_COMMAND') return [value];
   // prompts (PS4 under `set -x`) are expanded, and any variable may be evaluated later in an
   // arithmetic context (`x='a[$(id)]'; echo $((x))`): quoted substitutions are code too
+  // (a substitution the scanner cannot delimit is a parse error, as in a here-document body)
   const special = /^PS[0124]$/.test(name);
-  return special || value.includes('$(') || value.includes('`') ? findSubstitutions(value) ?? [] : null;
+  return special || value.includes('$(') || value.includes('`') ? findSubstitutions(value) ?? 'parse-error' : null;
 }
 
-type CodeOf = (name: string, value: string) => string[] | 'source' | null;
+/** The code in a value: nested scripts, or why it can't be read, or null for none. */
+type Code = string[] | 'source' | 'parse-error' | null;
+type CodeOf = (name: string, value: string) => Code;
 
 // A dynamic assignment word can't be read: opaque 'eval' when its name may matter.
 function valueSteps(word: Word, label: string, codeOf: CodeOf): Step[] {
@@ -57,7 +61,7 @@ function valueSteps(word: Word, label: string, codeOf: CodeOf): Step[] {
   const code = codeOf(name, word.static ? text.slice(eq + 1) : '');
   if (code === null) return [];
   if (!word.static) return [{ kind: 'opaque', reason: 'eval' }];
-  if (code === 'source') return [{ kind: 'opaque', reason: 'source' }];
+  if (code === 'source' || code === 'parse-error') return [{ kind: 'opaque', reason: code }];
   return code.map((source) => ({ kind: 'script', source: staticWord(source), label: label === 'assignment' ? name : label }));
 }
 

@@ -97,7 +97,12 @@ function scan(s: string, i: number, end: number, out: string[]): boolean {
   return true;
 }
 
-function backtick(s: string, i: number, end: number): { inner: string; next: number } | null {
+/**
+ * The `…` substitution whose body starts at i: bash ends it at the first backquote not
+ * preceded by a backslash, whatever quotes are in between; inner is its code (\$ \` \\
+ * unescaped), next the index after the closing backquote. null when it is not closed before end.
+ */
+export function backtick(s: string, i: number, end: number): { inner: string; next: number } | null {
   let inner = '';
   while (i < end && s[i] !== '`') {
     if (s[i] === '\\' && i + 1 < end && '$`\\'.includes(s[i + 1]!)) {
@@ -112,6 +117,7 @@ function backtick(s: string, i: number, end: number): { inner: string; next: num
 }
 
 // Index of the bracket closing an opening `(` or `{` just before i, skipping quoted text.
+// Inside $(…) (shell code), $'…' takes backslash escapes: `$'\\'x'` is one string.
 function matchClosing(s: string, i: number, end: number, open: string): number {
   const close = open === '(' ? ')' : '}';
   let depth = 1;
@@ -119,7 +125,7 @@ function matchClosing(s: string, i: number, end: number, open: string): number {
     const c = s[i]!;
     if (c === '\\') i++;
     else if (c === "'" || c === '"' || c === '`') {
-      i = skipQuoted(s, i, end);
+      i = skipQuoted(s, i, end, c === "'" && open === '(' && s[i - 1] === '$' && !isEscaped(s, i - 1));
       if (i < 0) return -1;
     } else if (c === open) depth++;
     else if (c === close && --depth === 0) return i;
@@ -127,11 +133,17 @@ function matchClosing(s: string, i: number, end: number, open: string): number {
   return -1;
 }
 
-function skipQuoted(s: string, i: number, end: number): number {
+function skipQuoted(s: string, i: number, end: number, escapes: boolean): number {
   const q = s[i]!;
   for (i++; i < end; i++) {
-    if (s[i] === '\\' && q !== "'") i++;
+    if (s[i] === '\\' && (q !== "'" || escapes)) i++;
     else if (s[i] === q) return i;
   }
   return -1;
+}
+
+function isEscaped(s: string, i: number): boolean {
+  let n = 0;
+  while (i - n - 1 >= 0 && s[i - n - 1] === '\\') n++;
+  return n % 2 === 1;
 }

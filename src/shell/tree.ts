@@ -22,8 +22,9 @@ export interface ParsedScript {
   hasError: boolean;      // tree-sitter produced ERROR or MISSING nodes
   firstError: Node | null;
   truncated: Node | null; // first node whose subtree was cut by MAX_TREE_DEPTH
-  ansiC: Node[];          // $'…' strings and simple commands: tree-sitter may delimit
-  commands: Node[];       // them differently from bash (see faithful.ts)
+  ansiC: Node[];          // $'…' strings, simple commands and `…` substitutions:
+  commands: Node[];       // tree-sitter may delimit them differently from bash
+  backticks: Node[];      // (see faithful.ts)
 }
 
 // Syntactic nesting bound (not the nested-shell depth): keeps the recursive analyser far
@@ -104,7 +105,7 @@ export function parseScript(src: string, deadline = Infinity): ParsedScript | nu
   // (TreeCursor.reset ignores its argument in this binding, so no cursor is reused)
   const c = rootNode.walk();
   const root: Node = { type: 'program', named: true, start: -1, end: -1, kids: [] };
-  const out: ParsedScript = { root, hasError: rootNode.hasError, firstError: null, truncated: null, ansiC: [], commands: [] };
+  const out: ParsedScript = { root, hasError: rootNode.hasError, firstError: null, truncated: null, ansiC: [], commands: [], backticks: [] };
   const stack: Node[] = [root];
   if (!c.gotoFirstChild()) return out;
   for (let count = 1; ; count++) {
@@ -117,6 +118,7 @@ export function parseScript(src: string, deadline = Infinity): ParsedScript | nu
     if (node.type === 'ERROR') out.firstError ??= node;
     else if (node.type === 'ansi_c_string') out.ansiC.push(node);
     else if (node.type === 'command' || node.type === 'declaration_command') out.commands.push(node);
+    else if (node.type === 'command_substitution' && src.charCodeAt(node.start) === 96) out.backticks.push(node);
     const leaf = t.leaf || (SHALLOW.has(t.type) && !DEEP_TEXT.test(src.slice(node.start, node.end)));
     if (!leaf && c.gotoFirstChild()) {
       if (stack.length < MAX_TREE_DEPTH) {

@@ -36,7 +36,7 @@ interface OptSpec {
 
 interface Wrapper extends OptSpec {
   operands?: number;     // operands before the program (timeout DURATION, chroot NEWROOT …)
-  assignments?: boolean; // NAME=VALUE words before the program (env, sudo)
+  assignments?: boolean | 'shell'; // NAME=VALUE words before the program (env, sudo), as the shell reads them (keywords)
   nested?: boolean;      // the program is a new command line built from data: depth + 1
   noExec?: string;       // option keys after which nothing is executed (command -v …)
   implicit?: string;     // program run when none is given (xargs → echo)
@@ -121,13 +121,14 @@ const WRAPPERS: Record<string, Wrapper> = {
   stdbuf: { short: 'i:o:e:', long: { input: 'i:', output: 'o:', error: 'e:' } },
   setsid: { short: 'cfw', long: { ctty: 'c', fork: 'f', wait: 'w' } },
   time: {
-    short: 'af:o:pqv',
+    // the bash keyword (`time -p A=1 x` runs x with A=1)
+    short: 'af:o:pqv', assignments: 'shell',
     long: { append: 'a', format: 'f:', output: 'o:', portability: 'p', quiet: 'q', verbose: 'v' },
   },
   command: { short: 'pvV', noExec: 'vV' },
   builtin: { short: '' },
   exec: { short: 'a:cl' },
-  coproc: { short: '' },
+  coproc: { short: '', assignments: 'shell' }, // a keyword: `coproc A=1 x` runs x
   xargs: {
     short: '0a:d:E:e::I:i::L:l::n:oprs:tP:x', nested: true, implicit: 'echo', replace: 'Ii',
     long: {
@@ -225,6 +226,8 @@ export function basename(path: string): string {
 
 // env and sudo take any word with '=' after its first character as NAME=VALUE.
 const isAssignment = (w: Word) => /^[^=]+=/.test(w.static ? w.value : w.text);
+// the shell takes only an unquoted NAME= or NAME[…]= (NAME+=) prefix
+const isShellAssignment = (w: Word) => /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/.test(w.text);
 
 const unknownForm = (p: Parsed): Step[] => (p.unknown ? [{ kind: 'opaque', reason: 'unknown-wrapper-form' }] : []);
 
@@ -272,7 +275,8 @@ function wrapper(words: Word[], label: string, spec: Wrapper): Step[] {
 
 function payloadAt(words: Word[], k: number, label: string, spec: Wrapper, opts: Opts): Step[] {
   const assignments: string[] = [];
-  while (spec.assignments && k < words.length && isAssignment(words[k]!)) assignments.push(words[k++]!.text);
+  const assignment = spec.assignments === 'shell' ? isShellAssignment : isAssignment;
+  while (spec.assignments && k < words.length && assignment(words[k]!)) assignments.push(words[k++]!.text);
   const payload = k < words.length ? words.slice(k) : spec.implicit ? [staticWord(spec.implicit)] : [];
   if (payload.length === 0) return [];
   for (const key of spec.replace ?? '') {
