@@ -166,6 +166,9 @@ export function networkState(config: ResolvedConfig, r: Pick<ModeReport, 'mode' 
   return r.mode !== 'minimal' && r.mechanisms.landlockAbi >= 4 ? 'landlock-tcp' : 'shared';
 }
 
+/** Landlock plans kept (one per policy, variables, workspace and mode). */
+const FS_CACHE_MAX = 16;
+
 /** Lower is stronger. */
 export function rank(m: SecurityMode): number {
   return MODE_ORDER.indexOf(m);
@@ -300,8 +303,11 @@ export class SandboxRuntime {
         softDeleteRemovable: this.interceptsExec || (view ? { within: session.workspace } : false),
         maskFiles: mask,
       });
-      this.fsCache.set(key, fs);
-    }
+      // ~3 MiB per workspace with a full root: the least recently used plans go (a session that
+      // needs one again recompiles it, ~1 s) so that a server serving many workspaces stays bounded.
+      if (this.fsCache.size >= FS_CACHE_MAX) this.fsCache.delete(this.fsCache.keys().next().value!);
+    } else this.fsCache.delete(key);
+    this.fsCache.set(key, fs);
     return fs;
   }
 
