@@ -59,10 +59,10 @@ const KEYS = [
 ];
 const TAGGED = ['!!binary aGVsbG8=', '!!set {a, b}', '!!omap [a: 1]', '!!pairs [a: 1]', '!!timestamp 2001-12-14', '!!float 1', '!!str 12', '!!int 0x10', '!!null ""', '!custom x', '!!map {}', '!!seq []', '!<tag:yaml.org,2002:str> y'];
 
-// At most 4 `*` in a generated string: globs compile to backtracking RegExps whose time is
-// polynomial in the path with the number of wildcards as the degree (the known issue the
-// `todo` test at the end shows); more would make this fuzzer find that one bug over and over.
-const fewStars = (s: string) => (s.match(/\*/g)?.length ?? 0) <= 4;
+// At most 8 `*` in a generated string: backtracking-prone globs now go to a linear automaton
+// (src/policy/glob.ts; the adversarial cases are timed in test/glob-linear.test.ts), so this
+// only keeps generated values readable.
+const fewStars = (s: string) => (s.match(/\*/g)?.length ?? 0) <= 8;
 const smallString = fc.oneof(
   fc.constantFrom(...GLOBS, ...REGEXES, ...CIDRS, ...DURATIONS, ...SIGNALS, ...WORDS),
   fc.array(fc.oneof(fc.constantFrom(...ODD), fc.constantFrom(...GLOBS), fc.string({ maxLength: 4 })), { maxLength: 5 }).map((a) => a.join('')).filter(fewStars),
