@@ -483,6 +483,9 @@ export class AuditLog {
 
   private queue: Pending[] = [];
   private waiters: Waiter[] = [];
+  /** Events written to the JSONL (before fdatasync and the index), and who waits for that. */
+  private inFile = 0;
+  private fileWaiters: Waiter[] = [];
   private readonly subs = new Set<{ filter: EventFilter | undefined; cb: Subscriber }>();
   private enqueued = 0;
   private written = 0; // events whose JSONL write + fsync succeeded
@@ -827,6 +830,21 @@ export class AuditLog {
     return this.waitDurable(this.enqueued);
   }
 
+  /**
+   * Resolves when every event enqueued so far is in the JSONL file: written to the kernel (no
+   * crash of this process can lose it; its batch's fdatasync follows), before the SQLite index
+   * has it. What a command waits for before it starts: a decision that can't be written
+   * (ENOSPC, EIO) rejects here, without paying for the fsync and the index on every command.
+   */
+  flushToFile(): Promise<void> {
+    const upTo = this.enqueued;
+    if (this.inFile >= upTo) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.fileWaiters.push({ upTo, resolve, reject });
+    });
+  }
+
   private waitDurable(upTo: number): Promise<void> {
     if (this.durable >= upTo) return Promise.resolve();
     if (this.failure && upTo > this.written) return Promise.reject(this.failure);
@@ -876,6 +894,10 @@ export class AuditLog {
     const before = this.size;
     try {
       await writeAll(this.fd, buf);
+      this.inFile += batch.length;
+      let k = 0;
+      while (k < this.fileWaiters.length && this.fileWaiters[k]!.upTo <= this.inFile) this.fileWaiters[k++]!.resolve();
+      if (k > 0) this.fileWaiters.splice(0, k);
       if (this.fsync) await fdatasyncP(this.fd);
     } catch (e) {
       this.fail(e as Error, before);
@@ -927,6 +949,8 @@ export class AuditLog {
       else w.reject(this.failure);
     }
     this.waiters = keep;
+    for (const w of this.fileWaiters) w.reject(this.failure);
+    this.fileWaiters = [];
     this.queue = [];
   }
 

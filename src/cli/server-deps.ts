@@ -34,7 +34,7 @@ export async function openAudit(config: ResolvedConfig): Promise<AuditRecorder &
   }
   return {
     record: (e) => void log.enqueue({ ...e, fields: e.fields ?? {} }),
-    flush: () => log.flush(),
+    flush: () => log.flushToFile(),
     query: (f) => log.query({ ...f, order: 'desc' }).reverse(), // the newest `limit`, oldest first
     subscribe: (f, cb) => log.subscribe(f, (ev) => cb(ev)),
     close: () => log.close(),

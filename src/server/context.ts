@@ -30,7 +30,7 @@ export interface EventFilter {
 export interface AuditRecorder {
   /** Seals and queues an event (in call order); throws when the log can no longer be written. */
   record(event: AuditRecord): void;
-  /** Resolves once every event recorded so far is on disk; rejects if the log failed. */
+  /** Resolves once every event recorded so far is in the log file (written; fsync follows); rejects if the log failed. */
   flush?(): Promise<void>;
   query(filter: EventFilter): unknown[];
   /** Live events; returns the unsubscribe function. */
