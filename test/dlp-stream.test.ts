@@ -9,25 +9,14 @@ import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { loadConfigFile } from '../src/config/load.js';
-import { DEFAULT_MAX_MATCH_BYTES, Redactor, StreamRedactor, createRedactStream, fromConfig, type Finding } from '../src/dlp/index.js';
+import { DEFAULT_MAX_MATCH_BYTES, Redactor, StreamRedactor, createRedactStream, fromConfig } from '../src/dlp/index.js';
 import { POSITIVES, prng, syntheticOutput } from '../src/dlp/samples.js';
+import { streamed } from './dlp-streamed.js';
 import { SEED_CONFIG } from './helpers.js';
 
 const RUNS = Number(process.env.DLP_FUZZ_RUNS) || 300;
 const seed = fromConfig(loadConfigFile(SEED_CONFIG, { env: {} }).config.dlp)!;
 
-function streamed(r: Redactor, input: Buffer, cuts: number[], opts = {}): { out: Buffer; findings: Finding[] } {
-  const findings: Finding[] = [];
-  const s = new StreamRedactor(r, { ...opts, onFinding: (f) => findings.push(f) });
-  const parts: Buffer[] = [];
-  let prev = 0;
-  for (const c of [...cuts, input.length]) {
-    parts.push(s.push(input.subarray(prev, c)));
-    prev = c;
-  }
-  parts.push(s.end());
-  return { out: Buffer.concat(parts), findings };
-}
 
 /** The secret bytes that must not survive redaction. */
 const secretCore = (p: (typeof POSITIVES)[number]): string => p.value ?? p.secret;

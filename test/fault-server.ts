@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, SEED_DIR } from './helpers.js';
-import { freePort } from './server-harness.js';
+import { freePort, writeConfig } from './server-harness.js';
 
 export interface MountNamespace {
   /** The holder's pid: the namespace lives while it does. */
@@ -98,21 +98,7 @@ export async function faultServer(opts: FaultServerOptions = {}): Promise<FaultS
   const runDir = join(dir, 'run');
   const port = await freePort();
   writeFileSync(join(dir, 'policies', 'default.yaml'), opts.policy ?? readFileSync(join(SEED_DIR, 'default.yaml'), 'utf8'));
-  const configFile = join(dir, 'config.yaml');
-  writeFileSync(
-    configFile,
-    `server:
-  http: { addr: "127.0.0.1:${port}" }
-  shim: { run_dir: ${runDir} }
-policies: { dir: ${join(dir, 'policies')}, default: default }
-sessions: { base_dir: ${join(dir, 'sessions')}, cleanup_interval: 1m }
-audit: { output: ${join(auditDir, 'events.jsonl')}, storage: { sqlite_path: ${join(opts.indexDir ?? auditDir, 'events.db')} } }
-sandbox:
-  enabled: ${opts.sandbox ?? true}
-  env_inject:
-    BASH_ENV: ${join(REPO, 'share/bash_startup.sh')}
-${opts.sandboxExtra ?? ''}${opts.extra ?? ''}`,
-  );
+  const { configFile } = writeConfig(dir, port, `${opts.sandboxExtra ?? ''}${opts.extra ?? ''}`, '1m', opts.sandbox ?? true, { dir: auditDir, ...(opts.indexDir ? { indexDir: opts.indexDir } : {}) });
   let stderr = '';
   let proc: ChildProcess | null = null;
   const spawnServer = () => {

@@ -19,8 +19,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { loadConfigFile } from '../src/config/load.js';
-import { StreamRedactor, fromConfig, type Finding, type Redactor } from '../src/dlp/index.js';
+import { fromConfig, type Finding, type Redactor } from '../src/dlp/index.js';
 import { NEGATIVES, POSITIVES } from '../src/dlp/samples.js';
+import { streamed } from './dlp-streamed.js';
 import { SEED_CONFIG } from './helpers.js';
 import { announce, fuzz, SEED } from './fuzz-harness.js';
 
@@ -115,18 +116,6 @@ function checkOneShot(r: Redactor, input: Buffer): { out: Buffer; findings: Find
   return { out, findings };
 }
 
-function streamed(r: Redactor, input: Buffer, cuts: number[]): { out: Buffer; findings: Finding[] } {
-  const findings: Finding[] = [];
-  const s = new StreamRedactor(r, { onFinding: (f) => findings.push(f) });
-  const parts: Buffer[] = [];
-  let prev = 0;
-  for (const c of [...cuts, input.length]) {
-    parts.push(s.push(input.subarray(prev, c)));
-    prev = c;
-  }
-  parts.push(s.end());
-  return { out: Buffer.concat(parts), findings };
-}
 
 const chunking = (input: Buffer) => fc.oneof(
   fc.uniqueArray(fc.integer({ min: 1, max: Math.max(1, input.length - 1) }), { maxLength: 40 }).map((c) => c.filter((x) => x < input.length).sort((a, b) => a - b)),

@@ -45,8 +45,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function writeConfig(dir: string, port: number, extra = '', cleanupInterval = '1m', sandbox = false): { configFile: string; runDir: string; port: number } {
+/** `audit`: where the JSONL log and the SQLite index live (default: `dir`; the fault tests put them on small disks). */
+export function writeConfig(dir: string, port: number, extra = '', cleanupInterval = '1m', sandbox = false, audit: { dir?: string; indexDir?: string } = {}): { configFile: string; runDir: string; port: number } {
   const runDir = join(dir, 'run');
+  const auditDir = audit.dir ?? dir;
   const configFile = join(dir, 'config.yaml');
   writeFileSync(
     configFile,
@@ -55,7 +57,7 @@ export function writeConfig(dir: string, port: number, extra = '', cleanupInterv
   shim: { run_dir: ${runDir} }
 policies: { dir: ${join(dir, 'policies')}, default: default }
 sessions: { base_dir: ${join(dir, 'sessions')}, cleanup_interval: ${cleanupInterval} }
-audit: { output: ${join(dir, 'events.jsonl')}, storage: { sqlite_path: ${join(dir, 'events.db')} } }
+audit: { output: ${join(auditDir, 'events.jsonl')}, storage: { sqlite_path: ${join(audit.indexDir ?? auditDir, 'events.db')} } }
 sandbox:
   enabled: ${sandbox}
   env_inject:
