@@ -143,6 +143,16 @@
  *                                            reported as `notice ID exec ...` (same words
  *                                            as a request, no verdict expected). Absent:
  *                                            every exec is asked
+ *   notify_via   seccomp|ptrace            how notified calls reach the supervisor
+ *                                            (default seccomp). ptrace: the filter returns
+ *                                            SECCOMP_RET_TRACE instead of USER_NOTIF; the
+ *                                            command says `ptrace-ready` on the supervisor
+ *                                            socketpair (SO_PASSCRED: its pid) and waits
+ *                                            until it is seized (native/tracer.c: every
+ *                                            fork/vfork/clone followed, EXITKILL); requests
+ *                                            and verdicts are the same lines (IDs are the
+ *                                            supervisor's counter); reported `ok notify_via
+ *                                            ptrace`; needs `notify`
  *
  * ORDER (fixed, whatever the order of lines; mount steps keep their plan order):
  *   1 pdeathsig  2 unshare user and pid (the outer launcher), then user_map (uid_map/gid_map)
