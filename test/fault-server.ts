@@ -90,7 +90,7 @@ export interface FaultServerOptions {
 }
 
 export async function faultServer(opts: FaultServerOptions = {}): Promise<FaultServer> {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'agentsh-fault-'));
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'agentsh-fault_'));
   mkdirSync(join(dir, 'policies'), { recursive: true });
   const workspace = opts.workspace ?? join(dir, 'ws');
   mkdirSync(workspace, { recursive: true });

@@ -232,7 +232,7 @@ describe('faults: a full disk under the trash and under the audit log', { skip }
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'agentsh-fault-disk-'));
+    dir = mkdtempSync(join(tmpdir(), 'agentsh-fault-disk_'));
     ws = join(dir, 'ws');
     auditDir = join(dir, 'audit');
     mkdirSync(ws);

@@ -145,7 +145,7 @@ describe('(c) unprivileged, user namespaces refused by the runtime', { skip }, (
   before(async () => {
     // a directory the server's user owns but the policy gives no write right to: only
     // Landlock stands between a command and it
-    outside = mkdtempSync(join(tmpdir(), 'agentsh-outside-'));
+    outside = mkdtempSync(join(tmpdir(), 'agentsh-outside_'));
     chownSync(outside, 65534, 65534);
     srv = await startTestServer({ sandbox: true, uid: 65534, wrap: [restrict, '--deny-userns', '--'], policy: WORKSPACE_ONLY });
     const r = await srv.api('POST', '/api/v1/sessions', { workspace: srv.workspace });

@@ -24,7 +24,7 @@ const INTERCEPTS = MODE === 'full' || MODE === 'ptrace';
 const noExecAudit = INTERCEPTS ? false : `mode ${MODE}: no exec-time interception, hence no exec audit event (listed by agentsh detect)`;
 const skip = isRoot ? false : 'needs root: the local provider builds mount namespaces';
 const SEED = new URL('./fixtures/seed/', import.meta.url).pathname.replace('/dist/test/', '/test/');
-const root = realpathSync(mkdtempSync(join(tmpdir(), 'agentsh-e2e-')));
+const root = realpathSync(mkdtempSync(join(tmpdir(), 'agentsh-e2e_')));
 const tag = `e2e${process.pid}`;
 let sb: Sandbox;
 let dir = '';
@@ -350,7 +350,7 @@ describe('the same demo, invoked by an unprivileged user', {
     : false,
 }, () => {
   it('every check holds (user namespaces own the sandbox; same uid for server and agent)', () => {
-    const home = realpathSync(mkdtempSync(join(tmpdir(), 'agentsh-e2e-nobody-')));
+    const home = realpathSync(mkdtempSync(join(tmpdir(), 'agentsh-e2e-nobody_')));
     try {
       chownSync(home, 65534, 65534);
       const cli = new URL('../../bin/agentsh', import.meta.url).pathname;

@@ -80,7 +80,9 @@ export async function startTestServer(opts: {
   uid?: number;
   gid?: number;
 } = {}): Promise<TestServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'agentsh-srv-'));
+  // No '-' before the random part: the seed's block-rm-recursive is the regex "-r" over rm's
+  // arguments, so a directory named agentsh-srv-rXXXXX made `rm <workspace>/f` a denied command.
+  const dir = mkdtempSync(join(tmpdir(), 'agentsh-srv_'));
   mkdirSync(join(dir, 'policies'));
   mkdirSync(join(dir, 'ws'));
   writeFileSync(join(dir, 'policies', 'default.yaml'), opts.policy ?? readFileSync(join(SEED_DIR, 'default.yaml'), 'utf8'));
