@@ -97,3 +97,22 @@ describe('full mode on a plain host (server as in a Daytona image, API session i
     assert.equal(denied?.rule, 'block-shell-escape');
   });
 });
+
+// A command held before it starts (here: the session's first command waits for the FUSE view
+// to be mounted, ~0.5 s) in a session destroyed meanwhile must never start.
+describe('a held command whose session ends before it starts', { skip }, () => {
+  const { server, sid } = sandboxedSession({ sandbox: true, env: { AGENTSH_FORCE_UNAVAILABLE: 'seccomp_notify,ptrace' }, extraConfig: '  fuse:\n    enabled: true\n' });
+
+  it('is refused with the reason, and nothing it would have done happens', async () => {
+    const marker = join(server().workspace, 'ran.txt');
+    const exec = server().api('POST', `/api/v1/sessions/${sid()}/exec`, { command: 'bash', args: ['-c', `echo ran > ${marker}`] });
+    await new Promise((res) => setTimeout(res, 100)); // the exec is held waiting for the mount
+    const del = await server().api('DELETE', `/api/v1/sessions/${sid()}`);
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    const r = (await exec).body as { exit_code: number; stderr: string };
+    assert.equal(r.exit_code, 126, JSON.stringify(r));
+    assert.match(r.stderr, /session ended before it started/);
+    assert.equal(existsSync(marker), false);
+    assert.match(await eventsOf(server(), 'command_refused', /"rule":"session_ended"/), /"rule":"session_ended"/);
+  });
+});

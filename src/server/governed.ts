@@ -137,10 +137,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
           held.refuse(); // the caller ended the command before it started
           return EXIT_DENIED;
         }
-        const run = go();
-        if (run.running) held.attach(run.running);
-        else held.refuse();
-        return run.status;
+        return follow(held, go());
       },
       (err: Error) => {
         count('denied');
@@ -149,6 +146,13 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
         return EXIT_DENIED;
       },
     );
+  }
+
+  /** The held stand-in follows the real command, or ends refused when there is none. */
+  function follow(held: HeldRunning, run: GovernedRun): Promise<number> {
+    if (run.running) held.attach(run.running);
+    else held.refuse();
+    return run.status;
   }
 
   /**
@@ -171,12 +175,11 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
           held.refuse(); // the caller ended the command while the view was mounted
           return EXIT_DENIED;
         }
-        const run = start(approved);
-        if (run.running) held.attach(run.running);
-        else held.refuse();
-        return run.status;
+        return follow(held, start(approved));
       },
       (err: Error) => {
+        // Destroying the session takes its view down mid-mount: say that, not the mount's error.
+        if (session.ended) return follow(held, start(approved));
         count('denied');
         io.stderr(Buffer.from(`agentsh: command refused: the workspace's FUSE view could not be mounted: ${err.message}\n`));
         held.refuse();
@@ -188,6 +191,12 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
 
   /** approved: the rules a human approved for this command (its direct execs are covered). */
   function start(approved: ReadonlySet<string>): GovernedRun {
+  // A command held (approval, audit write, FUSE mount) while its session was destroyed or
+  // expired must not start afterwards in a session whose sandbox and cgroups are gone.
+  if (session.ended) {
+    note({ ...base, type: 'command_refused', rule: 'session_ended', message: 'the session ended before the command started', fields: { command: text } });
+    return refuse('agentsh: command refused: its session ended before it started\n');
+  }
   // SHLVL: the child's stdin is a socketpair, and bash sources ~/.bashrc when stdin is a
   // socket and SHLVL is unset ("run by rshd"); a toolbox's pipes never trigger that.
   // The real provider keys agentsh holds for the LLM proxy never reach a command, whatever env_policy says.

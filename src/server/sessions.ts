@@ -40,6 +40,8 @@ export class Session {
   lastActive = Date.now();
   commands = 0;
   readonly running = new Set<number>(); // process group ids
+  /** Destroyed or expired: nothing starts in it any more (a held command included). */
+  ended = false;
   constructor(
     readonly id: string,
     readonly workspace: string,
@@ -147,6 +149,7 @@ export class SessionManager {
 
   destroy(id: string): Session {
     const s = this.get(id);
+    s.ended = true;
     s.killAll();
     this.sessions.delete(id);
     return s;
