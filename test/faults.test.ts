@@ -345,4 +345,25 @@ describe('faults: a full disk under the trash and under the audit log', { skip }
     assert.equal(v2.code, 0, v2.stdout + v2.stderr);
     assert.equal(existsSync(ns.view(marker)), false);
   });
+
+  it('3c. the audit log fails while a command runs: the command is ended (its later execs, connections and files would go unrecorded), and says why', { timeout: 90_000 }, async () => {
+    const sh = await session(srv, ws);
+    const marker = join(ws, 'after-the-failure');
+    const t0 = Date.now();
+    const running = sh(`echo started; sleep 4; touch ${marker}; echo finished`);
+    await until(async () => ((await srv.api('GET', `/api/v1/sessions/${sh.sid}`)).body.running === 1) || null, 5000, 'the command to start');
+    fill(join(auditDir, 'filler-3c'));
+    // Any event that no longer fits latches the log failed: here, new sessions' events.
+    await until(async () => (await srv.api('POST', '/api/v1/sessions', { workspace: ws, project_root: ws })).status === 503 || null, 10_000, 'the log to fail');
+    const r = (await running).body;
+    assert.ok(Date.now() - t0 < 4000, 'the command was ended, not left to finish');
+    assert.equal(r.exit_code, 137, JSON.stringify(r));
+    assert.match(r.stderr, /the command was ended: the audit log failed \(.*ENOSPC/);
+    assert.doesNotMatch(r.stdout, /finished/);
+    await new Promise((res) => setTimeout(res, 4500 - (Date.now() - t0)));
+    assert.equal(existsSync(ns.view(marker)), false, 'nothing it would have done after the failure happened');
+    assert.match(srv.stderr(), /every command is refused from now on and the 1 running were ended/);
+    await srv.stop();
+    unlinkSync(ns.view(join(auditDir, 'filler-3c')));
+  });
 });

@@ -82,6 +82,8 @@ export interface AuditLogOptions {
   verifyOnOpen?: 'tail' | 'full';
   /** Where warnings go (partial line removed, SQLite backfilled, subscriber threw …). */
   onWarning?: (message: string) => void;
+  /** Called once when the log latches failed (a write or fsync error): the owner fails closed. */
+  onFailure?: (err: AuditLogError) => void;
   /** Mode for files created. Default 0o600. */
   fileMode?: number;
   /**
@@ -480,6 +482,7 @@ export class AuditLog {
   private readonly maxBatch: number;
   private readonly flushDelayMs: number;
   private readonly warn: (m: string) => void;
+  private readonly onFailure: ((err: AuditLogError) => void) | undefined;
 
   private queue: Pending[] = [];
   private waiters: Waiter[] = [];
@@ -525,6 +528,7 @@ export class AuditLog {
     this.maxBatch = Math.max(1, opts.maxBatch ?? 10000);
     this.flushDelayMs = Math.max(0, opts.flushDelayMs ?? 0);
     this.warn = init.warn;
+    this.onFailure = opts.onFailure;
     this.nextSeq = init.lastSeq + 1;
     this.lastDurable = { seq: init.lastSeq, entryHash: init.lastEntryHash };
     if (this.db) {
@@ -942,6 +946,11 @@ export class AuditLog {
     }
     this.failure = new AuditLogError(`audit log ${this.path}: write failed (${err.message}); the log accepts no more events${note}`);
     this.warn(this.failure.message);
+    try {
+      this.onFailure?.(this.failure);
+    } catch (e) {
+      this.warn(`audit log ${this.path}: the failure handler threw: ${(e as Error).message}`);
+    }
     // Events already written stay acknowledged (their batches complete); the rest are not.
     const keep: Waiter[] = [];
     for (const w of this.waiters) {

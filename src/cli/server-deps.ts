@@ -25,10 +25,21 @@ export async function openAudit(config: ResolvedConfig): Promise<AuditRecorder &
   const { path, sqlitePath, keyFile } = auditPaths(config);
   const integrity = config.audit.integrity;
   let log: AuditLog;
+  let failed: string | null = null;
+  const failureHandlers: Array<(message: string) => void> = [];
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const key = integrity.enabled ? loadKey(integrity) : ensureKeyFile(keyFile);
-    log = await AuditLog.open({ path, sqlitePath, key, algorithm: integrity.algorithm === 'hmac-sha512' ? 'hmac-sha512' : 'hmac-sha256' });
+    log = await AuditLog.open({
+      path,
+      sqlitePath,
+      key,
+      algorithm: integrity.algorithm === 'hmac-sha512' ? 'hmac-sha512' : 'hmac-sha256',
+      onFailure: (err) => {
+        failed = err.message;
+        for (const h of failureHandlers) h(err.message);
+      },
+    });
   } catch (err) {
     throw new CliError(`cannot open the audit log ${path}: ${(err as Error).message}`, EXIT.failed);
   }
@@ -37,6 +48,8 @@ export async function openAudit(config: ResolvedConfig): Promise<AuditRecorder &
     flush: () => log.flushToFile(),
     query: (f) => log.query({ ...f, order: 'desc' }).reverse(), // the newest `limit`, oldest first
     subscribe: (f, cb) => log.subscribe(f, (ev) => cb(ev)),
+    failure: () => failed,
+    onFailure: (cb) => void failureHandlers.push(cb),
     close: () => log.close(),
   };
 }

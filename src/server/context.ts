@@ -35,6 +35,10 @@ export interface AuditRecorder {
   query(filter: EventFilter): unknown[];
   /** Live events; returns the unsubscribe function. */
   subscribe(filter: EventFilter, cb: (event: unknown) => void): () => void;
+  /** Why the log accepts no more events (it latched failed), or null while it works. */
+  failure?(): string | null;
+  /** Called once when the log latches failed. */
+  onFailure?(cb: (message: string) => void): void;
 }
 
 export interface ServerContext {

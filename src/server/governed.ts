@@ -269,6 +269,8 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
         },
       });
       if (r.timedOut) io.stderr(Buffer.from(`agentsh: command timed out and was killed\n`));
+      const auditFailure = r.status > 128 ? ctx.audit.failure?.() : null;
+      if (auditFailure) io.stderr(Buffer.from(`agentsh: the command was ended: the audit log failed (${auditFailure})\n`));
       if (r.supervisorKilled) io.stderr(Buffer.from(`agentsh: the command's sandbox supervisor was killed (${r.supervisorKilled}): the command was ended with it\n`));
       return r.status;
     },

@@ -93,6 +93,7 @@ export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPo
     socketPath: join(ctx.paths.runDir, 'net.sock'),
     services: { proxy, dns: { handle: (socket, session) => dns.handleStream(socket, session) }, ...(llm ? { llm } : {}) },
     sessionFor: (id) => {
+      if (ctx.audit.failure?.()) return null; // no connection its event can't record
       const s = ctx.sessions.find(id);
       return s ? netSessionFor(s) : null;
     },

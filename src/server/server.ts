@@ -103,6 +103,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     throw err;
   }
   ctx.audit = audit;
+  // A log that can't be written ends what runs (fail closed): a running command's later execs
+  // that were never asked about, its connections and its FUSE file operations would otherwise
+  // go on unrecorded. New commands, sessions and connections are refused from then on.
+  audit.onFailure?.((message) => {
+    const sessions = ctx.sessions.list();
+    const running = sessions.reduce((n, s) => n + s.running.size, 0);
+    log(`agentsh: ${message}: every command is refused from now on and the ${running} running were ended (nothing runs unaudited); restart the server once the log can be written`);
+    for (const s of sessions) s.killAll();
+  });
   if (config.approvals.enabled) {
     ctx.approvals = new ApprovalManager({
       audit: (r) => {

@@ -87,15 +87,24 @@ function typeOf(c: Parser.TreeCursor): TypeInfo {
   return info;
 }
 
+let parseDeadline = Infinity;
+const pastParseDeadline = () => performance.now() > parseDeadline; // tree-sitter calls it only on long parses
+/** Below this a parse is quick whatever the input (its superlinear cases need kilobytes); the tree walk checks the deadline anyway. */
+const WATCHED_PARSE_CHARS = 1024;
+
 /**
  * null when the deadline (a performance.now() value) passes first: tree-sitter-bash is
  * superlinear on some inputs (a 64 KiB `a | a | …` takes seconds).
  */
 export function parseScript(src: string, deadline = Infinity): ParsedScript | null {
   const p = getParser();
+  // node-tree-sitter keeps every progressCallback it is given (a persistent reference in a
+  // native object it never frees): one module-level function reading a module-level deadline,
+  // and only for scripts long enough for a parse to run slow, leaks nothing per command.
+  parseDeadline = deadline;
   const tree = p.parse(src, null, {
     bufferSize: Math.min(src.length + 1, 1 << 15), // the default 32 Ki units are zeroed per parse
-    progressCallback: () => performance.now() > deadline, // only called on long parses
+    ...(deadline !== Infinity && src.length >= WATCHED_PARSE_CHARS ? { progressCallback: pastParseDeadline } : {}),
   }) as Parser.Tree | null;
   if (!tree) {
     p.reset();
