@@ -1,17 +1,37 @@
 // Schema validation that speaks in file:line:column. The schemas are TypeBox objects, i.e.
 // plain JSON Schema, validated by Ajv; unknown keys (additionalProperties: false) are
 // reported as warnings by default and errors with --strict, never silently dropped.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv';
 import type { TSchema } from '@sinclair/typebox';
 import type { Diagnostic } from './diagnostics.js';
-import { parseByteSize, parseDuration } from './duration.js';
+import { AJV_OPTIONS, schemaFormats, schemaHash } from './schema-build.js';
+import { validators as generated } from './validators.generated.js';
 import type { SourcePath, YamlSource } from './yaml-source.js';
 
-const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
-ajv.addFormat('duration', { type: 'string', validate: (s: string) => parseDuration(s) !== null });
-ajv.addFormat('byte-size', { type: 'string', validate: (s: string) => parseByteSize(s) !== null });
+// Ajv itself is loaded only when a schema has no up-to-date generated validator (the CLI's
+// test-case files; a build whose generated code is older than its schemas).
+let ajv: AjvClass | null = null;
+function runtimeAjv(): AjvClass {
+  if (!ajv) {
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    ajv = new Ajv(AJV_OPTIONS);
+    for (const [name, def] of Object.entries(schemaFormats)) ajv.addFormat(name, def);
+  }
+  return ajv;
+}
 
 const compiled = new WeakMap<TSchema, ValidateFunction>();
+
+function validatorFor(schema: TSchema): ValidateFunction {
+  let fn = compiled.get(schema);
+  if (!fn) {
+    const hash = schemaHash(schema);
+    fn = Object.values(generated).find((g) => g.schemaHash === hash)?.validate ?? runtimeAjv().compile(schema);
+    compiled.set(schema, fn);
+  }
+  return fn;
+}
 
 export interface ValidateOptions {
   strict?: boolean;
@@ -19,11 +39,7 @@ export interface ValidateOptions {
 }
 
 export function validateAgainst(schema: TSchema, src: YamlSource, opts: ValidateOptions = {}): Diagnostic[] {
-  let fn = compiled.get(schema);
-  if (!fn) {
-    fn = ajv.compile(schema);
-    compiled.set(schema, fn);
-  }
+  const fn = validatorFor(schema);
   if (fn(src.data)) return [];
   return dedupe(collapseUnions(fn.errors ?? [])).map((e) => toDiagnostic(e, src, opts.strict ?? false));
 }
