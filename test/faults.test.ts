@@ -10,7 +10,8 @@
 //   4. a corrupt SQLite index: the server starts, the index is rebuilt from the JSONL;
 //   5. a fork bomb: stopped at pids_max, the session and the server keep serving.
 // Disks are filled on tmpfs mounted in a mount namespace of the test's own (nothing on the
-// host). Root only. Every process is ended by pid; cgroups a killed server left are removed.
+// host). Root only. Every process is ended by pid; the cgroups a killed server left are removed
+// by the restarted server (asserted in 1).
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,13 +38,17 @@ async function session(srv: FaultServer, workspace = srv.workspace) {
 const waitForProcess = (root: number, match: (argv: string[]) => boolean, what: string) =>
   until(() => descendants(root).find((p) => match(procInfo(p)?.cmdline ?? [])), 10_000, what, 20);
 
-/** Removes the per-command cgroups a server that was killed (no chance to clean up) left behind. */
+/** What a killed server left, should test 1 fail before its restarted server swept it (the
+ * sweep itself is asserted there; it may also race this, hence ENOENT is fine). */
 function removeCgroupsOf(serverPid: number): void {
+  const rm = (d: string) => {
+    try { rmdirSync(d); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+  };
   for (const place of probeCgroups().places) {
     const mid = join(place.parent, 'agentsh', String(serverPid));
     if (!existsSync(mid)) continue;
-    for (const leaf of readdirSync(mid, { withFileTypes: true })) if (leaf.isDirectory()) rmdirSync(join(mid, leaf.name));
-    rmdirSync(mid);
+    for (const leaf of readdirSync(mid, { withFileTypes: true })) if (leaf.isDirectory()) rm(join(mid, leaf.name));
+    rm(mid);
   }
 }
 
@@ -123,7 +128,10 @@ describe('faults: server, supervisor, index, fork bomb', { skip }, () => {
     assert.ok(tree.length >= 3, `launcher, init and command: ${tree}`);
     const started = jsonlEvents(log()).filter((e) => e.type === 'command_started').pop()!;
     killedServers.push(serverPid);
+    const cgroupsOf = (pid: number) => probeCgroups().places.map((p) => join(p.parent, 'agentsh', String(pid))).filter((d) => existsSync(d));
+    assert.ok(cgroupsOf(serverPid).length > 0, 'the running command has a cgroup (pids_max)');
     await srv.kill('SIGKILL');
+    assert.ok(cgroupsOf(serverPid).length > 0, 'a killed server cannot remove its cgroups');
     const outcome = await run;
     assert.ok(outcome instanceof Error, `the client saw the server go: ${JSON.stringify(outcome)}`);
     await until(() => tree.every((p) => !alive(p)), 5000, 'every process of the command to end with the server (pdeathsig)');
@@ -137,9 +145,13 @@ describe('faults: server, supervisor, index, fork bomb', { skip }, () => {
     assert.ok(crashed.some((e) => e.command_id === started.command_id && e.type === 'command_policy'));
     assert.equal(crashed.some((e) => e.command_id === started.command_id && e.type === 'command_finished'), false);
     // Restart: the same log, the chain continues from the last line.
+    const errAt = srv.stderr().length;
     await srv.start();
     sh = await session(srv);
     assert.equal((await sh('echo back')).body.stdout, 'back\n');
+    // Setting up its cgroups, the new server removed the dead one's.
+    assert.deepEqual(cgroupsOf(serverPid), [], 'the restarted server swept the killed one\'s cgroups');
+    assert.match(srv.stderr().slice(errAt), new RegExp(`removed \\S+/agentsh/${serverPid}: the cgroups of server ${serverPid}, which is gone`));
     const resumed = await until(() => {
       const evs = jsonlEvents(log());
       return evs.some((e) => e.type === 'command_finished' && e.fields?.exit_code === 0 && evs.indexOf(e) > crashed.length) && evs;

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { toErrno, WorkspaceView as Decisions, type DaemonLine } from '../src/fuse/daemon.js';
 import { fuseAvailable, fuseConfigState, fuseViewSettings, isMounted, type FuseAuditEvent, type FuseTrashed, type WorkspaceView } from '../src/fuse/workspace-view.js';
+import { trashFull } from '../src/trash/space.js';
 import { isGone } from './helpers.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -459,7 +460,7 @@ if (process.argv.includes('--fuse-driver')) {
     let tmp = '';
     const lines: DaemonLine[] = [];
     const ALLOW_ALL = 'version: 1\nname: allow\nfile_rules:\n  - name: allow-all\n    paths: ["/**"]\n    operations: ["*"]\n    decision: allow\n';
-    const make = (extra: { auditMode?: 'monitor' | 'soft_block' | 'soft_delete' | 'strict'; trash?: boolean | string; policy?: string } = {}) => {
+    const make = (extra: { auditMode?: 'monitor' | 'soft_block' | 'soft_delete' | 'strict'; trash?: boolean | string; policy?: string; trashFull?: (dir: string) => string | null } = {}) => {
       const ws = mkdtempSync(join(tmp, 'ws-'));
       writeFileSync(join(tmp, 'policy.yaml'), extra.policy ?? POLICY);
       const view = new Decisions(
@@ -473,6 +474,7 @@ if (process.argv.includes('--fuse-driver')) {
           auditMode: extra.auditMode ?? 'monitor',
         },
         (l) => lines.push(l),
+        ...(extra.trashFull ? [extra.trashFull] : []),
       );
       return { ws, view };
     };
@@ -558,6 +560,40 @@ if (process.argv.includes('--fuse-driver')) {
       writeFileSync(join(ws, 'f'), 'x');
       assert.equal(errnoOf(() => view.unlink('/f')), -1);
       assert.equal(existsSync(join(ws, 'f')), true);
+    });
+
+    it('a trash without room refuses the soft delete with ENOSPC and keeps the file, as the supervisor does', () => {
+      lines.length = 0;
+      let asked = '';
+      let full: string | null = 'the trash\'s filesystem has 4096 bytes free (needs 1048576)';
+      const { ws, view } = make({ trashFull: (dir) => ((asked = dir), full) });
+      writeFileSync(join(ws, 'f'), 'kept');
+      writeFileSync(join(ws, 'g'), 'old');
+      assert.equal(errnoOf(() => view.unlink('/f')), -28); // ENOSPC
+      assert.equal(errnoOf(() => view.rename('/g', '/f')), -28, 'what a rename would replace is kept too');
+      assert.equal(readFileSync(join(ws, 'f'), 'utf8'), 'kept');
+      assert.equal(readFileSync(join(ws, 'g'), 'utf8'), 'old');
+      assert.equal(asked, realpathSync(join(tmp, `trash-${ws.slice(-6)}`)), 'the check is on the session\'s trash');
+      const refused = lines.find((l): l is Extract<DaemonLine, { t: 'audit' }> => l.t === 'audit' && l.event.type === 'file_delete_refused');
+      assert.ok(refused, JSON.stringify(lines));
+      assert.equal(refused.event.rule, 'soft-delete-workspace');
+      assert.match(refused.event.message ?? '', /soft delete refused: the trash's filesystem has 4096 bytes free \(needs 1048576\): the file was kept/);
+      assert.equal(lines.some((l) => l.t === 'trashed'), false);
+      // With room again the delete goes to the trash.
+      full = null;
+      view.unlink('/f');
+      assert.equal(existsSync(join(ws, 'f')), false);
+      assert.ok(lines.some((l) => l.t === 'trashed' && l.path === join(ws, 'f')));
+    });
+
+    it('the default check is the supervisor\'s (trash/space.ts): a real trash with room takes the file', () => {
+      lines.length = 0;
+      const { ws, view } = make();
+      assert.equal(trashFull(ws), null, 'this test needs 1 MiB free in the temporary directory');
+      writeFileSync(join(ws, 'f'), 'x');
+      view.unlink('/f');
+      assert.ok(lines.some((l) => l.t === 'trashed'));
+      assert.match(trashFull(join(tmp, 'no-such-trash')) ?? '', /the trash is unusable \(ENOENT\)/);
     });
 
     it('a trash on another file system refuses the delete and keeps the file', { skip: otherFs() ? false : 'no second file system (/dev/shm) to put a trash on' }, () => {

@@ -39,6 +39,7 @@ import { compilePolicy } from '../policy/compile.js';
 import { stricter, type PolicyDecision } from '../policy/decision.js';
 import { PolicyEngine } from '../policy/engine.js';
 import { loadPolicyFile } from '../policy/load.js';
+import { trashFull as defaultTrashFull } from '../trash/space.js';
 import { newTrashToken } from '../trash/token.js';
 
 /** agentsh's sandbox.fuse.audit.mode: what happens to destructive operations the policy allows. */
@@ -107,6 +108,7 @@ const EISDIR = errno('EISDIR');
 const ENOTDIR = errno('ENOTDIR');
 const ENOTEMPTY = errno('ENOTEMPTY');
 const ELOOP = errno('ELOOP');
+const ENOSPC = errno('ENOSPC');
 
 class Errno extends Error {
   constructor(readonly code: number, message = '') {
@@ -316,6 +318,8 @@ export class WorkspaceView {
   constructor(
     private readonly cfg: DaemonConfig,
     private readonly emit: Emit,
+    /** Why the trash can't take a file now, or null (the supervisor's check; tests inject it). */
+    private readonly trashFull: (dir: string) => string | null = defaultTrashFull,
   ) {
     this.tree = new Tree(cfg.source);
     const loaded = loadPolicyFile(cfg.policyFile);
@@ -742,8 +746,8 @@ export class WorkspaceView {
   /**
    * Soft delete: the node is moved to <trash>/<TOKEN> (same filesystem: a rename) and reported;
    * the server records it (hash, metadata) as for the supervisor's moves. What the caller's
-   * own call would have refused stays refused (EISDIR, ENOTDIR, ENOTEMPTY); a failed move
-   * keeps the file and refuses the call.
+   * own call would have refused stays refused (EISDIR, ENOTDIR, ENOTEMPTY); a trash without
+   * room (ENOSPC) or a failed move keeps the file and refuses the call.
    */
   private toTrash(op: 'delete' | 'rmdir', rel: string, rule: string, operation: string): void {
     if (!this.trashReal) {
@@ -757,6 +761,13 @@ export class WorkspaceView {
       if (op === 'delete' && st.isDirectory()) throw new Errno(EISDIR);
       if (op === 'rmdir' && !st.isDirectory()) throw new Errno(ENOTDIR);
       if (st.isDirectory() && readdirSync(p).length > 0) throw new Errno(ENOTEMPTY);
+      // As the supervisor: a move the server then can't record would leave an orphan nobody
+      // can restore, so a trash without room refuses the delete and the file stays.
+      const full = this.trashFull(trashReal);
+      if (full) {
+        this.reporter.event('security', operation, this.abs(rel), { decision: 'deny', policyDecision: 'soft_delete', rule, message: `soft delete refused: ${full}: the file was kept` }, {}, 'file_delete_refused');
+        throw new Errno(ENOSPC);
+      }
       const parentMtimeNs = String(statSync(dir, { bigint: true }).mtimeNs);
       let tfd = -1;
       try {

@@ -1,6 +1,7 @@
 // Per-command cgroups: what this machine lets agentsh use (probeCgroups), one cgroup per
 // governed command with the policy's limits written in (createCommandCgroup), its usage, and
-// its removal with every leftover process killed.
+// its removal with every leftover process killed; at set-up, the trees of servers that were
+// killed before they could remove theirs (sweepStaleCgroups).
 //
 // Only cgroups agentsh creates are ever written: everything lives below
 // `<parent>/agentsh/<server-pid>/<command-id>`, where <parent> is the server's own cgroup in
@@ -376,6 +377,101 @@ export function createCommandCgroup(probe: CgroupProbe, limits: CgroupLimits, op
   }
   handle.applyLimits(limits);
   return handle;
+}
+
+// ---------------------------------------------------------------------------- sweep
+
+export interface SweepOptions {
+  /** agentsh's directory in each parent (default 'agentsh'). */
+  base?: string;
+  /** This server (default process.pid): its own tree is never touched. */
+  serverPid?: number;
+  /** Whether a pid names a process now (default kill(pid, 0)); tests inject it. */
+  pidExists?: (pid: number) => boolean;
+  log?: (line: string) => void;
+}
+
+export interface SweepResult {
+  /** `<parent>/<base>/<pid>` directories removed with everything below them. */
+  removed: string[];
+  /** Cgroups of dead servers that could not go, with the reason (EBUSY: processes still in them). */
+  left: string[];
+}
+
+/** kill(pid, 0): ESRCH is the only proof that no process (a zombie included) has the pid. */
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errCode(e) !== 'ESRCH';
+  }
+}
+
+/** rmdir of `dir`, its children first. Never unlinks a file or kills anything: a cgroup that
+ * still holds a process refuses rmdir (EBUSY) and stays, listed in `left`. */
+function rmdirTree(dir: string, left: string[], depth = 0): void {
+  let kids: string[];
+  try {
+    kids = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => posix.join(dir, e.name));
+  } catch (e) {
+    if (errCode(e) !== 'ENOENT') left.push(`${dir}: ${errCode(e)}`);
+    return;
+  }
+  if (depth < 8) for (const k of kids) rmdirTree(k, left, depth + 1);
+  try {
+    rmdirSync(dir);
+  } catch (e) {
+    const code = errCode(e);
+    if (code === 'ENOENT') return; // another server's sweep got there first
+    const pids = (readText(posix.join(dir, 'cgroup.procs')) ?? '').split('\n').filter((l) => /^\d+$/.test(l));
+    left.push(`${dir}: ${code}${pids.length ? ` (pids ${pids.join(' ')})` : ''}`);
+  }
+}
+
+/**
+ * Removes the `<parent>/<base>/<pid>` trees of servers that are gone: a SIGKILLed server never
+ * runs its clean-up, and its command cgroups (emptied by pdeathsig) stayed forever. Run when a
+ * server sets up its cgroups, before it creates any.
+ *
+ * Only pids that name no process at all are swept. A live pid keeps its tree even if it may
+ * have been reused by something that is not a server: telling a server apart by its command
+ * line is a guess, and a wrong guess would rmdir a live server's fresh command cgroup between
+ * its mkdir and the command joining it. A reused pid only delays the sweep to a later start.
+ * The pids are those of the servers' pid namespace: servers sharing a parent cgroup must share
+ * it (as `<base>/<pid>` already assumes: two namespaces could both have a server 7).
+ */
+export function sweepStaleCgroups(probe: CgroupProbe, opts: SweepOptions = {}): SweepResult {
+  const base = opts.base ?? 'agentsh';
+  if (!SAFE_ID.test(base)) throw new Error(`cgroup: invalid base ${JSON.stringify(base)}`);
+  const self = opts.serverPid ?? process.pid;
+  const exists = opts.pidExists ?? pidExists;
+  const out: SweepResult = { removed: [], left: [] };
+  for (const place of probe.places) {
+    const top = posix.join(place.parent, base);
+    let entries: string[];
+    try {
+      // Directories only (never a symlink), named like a pid: cgroupfs's own files all have a dot.
+      entries = readdirSync(top, { withFileTypes: true }).filter((e) => e.isDirectory() && /^[1-9]\d{0,9}$/.test(e.name)).map((e) => e.name);
+    } catch {
+      continue; // no agentsh tree in this place yet
+    }
+    for (const name of entries) {
+      const pid = Number(name);
+      if (pid === self || exists(pid)) continue;
+      const dir = posix.join(top, name);
+      const left: string[] = [];
+      rmdirTree(dir, left);
+      if (left.length === 0) {
+        out.removed.push(dir);
+        opts.log?.(`agentsh: removed ${dir}: the cgroups of server ${pid}, which is gone (killed before it could remove them)`);
+      } else {
+        out.left.push(...left);
+        opts.log?.(`agentsh: cgroups of server ${pid}, which is gone, could not all be removed: ${left.join('; ')}`);
+      }
+    }
+  }
+  return out;
 }
 
 class Handle implements CgroupHandle {

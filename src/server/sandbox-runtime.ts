@@ -10,7 +10,7 @@ import { posix } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { compileFsPlan, DEFAULT_EXEC_DIRS, type FsPlan } from '../sandbox/fs-plan.js';
 import { probeLauncher, serializePlan, type Plan } from '../sandbox/launcher.js';
-import { probeCgroups, type CgroupProbe } from '../sandbox/cgroups.js';
+import { probeCgroups, sweepStaleCgroups, type CgroupProbe } from '../sandbox/cgroups.js';
 import { limitsFromPolicy, ResourceManager } from '../sandbox/resources.js';
 import { buildSessionPlan } from '../sandbox/session-plan.js';
 import { execAskList } from './interception.js';
@@ -316,7 +316,11 @@ export class SandboxRuntime {
     if (this.report.mode === 'minimal') return null;
     let rm = this.resources.get(session);
     if (!rm) {
-      this.cgroupProbe ??= probeCgroups();
+      if (!this.cgroupProbe) {
+        this.cgroupProbe = probeCgroups();
+        // Before our first command cgroup: what SIGKILLed servers left (they could not clean up).
+        sweepStaleCgroups(this.cgroupProbe, { log: (l) => process.stderr.write(`${l}\n`) });
+      }
       rm = new ResourceManager(limitsFromPolicy(session.engine.policy.doc.resource_limits ?? {}, config.sandbox.limits ?? {}), {
         probe: this.cgroupProbe,
         serverPid: process.pid,

@@ -5,15 +5,12 @@
 // session's entries through the server.
 import { newTrashToken, TrashStore } from '../trash/store.js';
 import { trashDirFromConfig, trashLimitsFromConfig } from '../trash/config.js';
+import { trashFull } from '../trash/space.js';
 import type { ServerContext } from './context.js';
 import type { TrashTarget } from './interception.js';
 import type { Session } from './sessions.js';
-import { linkSync, lstatSync, renameSync, statfsSync, unlinkSync } from 'node:fs';
+import { linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-
-/** Free space and inodes a trash needs to take one more file (its metadata and marker). */
-const TRASH_MIN_FREE_BYTES = 1 << 20;
-const TRASH_MIN_FREE_INODES = 16;
 
 const stores = new Map<string, TrashStore>();
 
@@ -93,20 +90,6 @@ export function purgeTrashes(ctx: Pick<ServerContext, 'config' | 'audit'>, now =
 /** Forget the stores (tests; a server that stops). */
 export function forgetTrashStores(): void {
   stores.clear();
-}
-
-/** Why the filesystem of `dir` cannot take a trash record now, or null. */
-export function trashFull(dir: string): string | null {
-  try {
-    const st = statfsSync(dir);
-    // The server writes the records: root may use the blocks reserved for it.
-    const free = (process.getuid?.() === 0 ? st.bfree : st.bavail) * st.bsize;
-    if (free < TRASH_MIN_FREE_BYTES) return `the trash's filesystem has ${free} bytes free (needs ${TRASH_MIN_FREE_BYTES})`;
-    if (st.files > 0 && st.ffree < TRASH_MIN_FREE_INODES) return `the trash's filesystem has ${st.ffree} inodes free`;
-    return null;
-  } catch (err) {
-    return `the trash is unusable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
-  }
 }
 
 /** Moves a trashed payload back to its original path without replacing anything there. */
