@@ -65,6 +65,18 @@ describe('agentsh CLI', () => {
     assert.match(r.stdout, /default\.yaml:\d+:\d+: warning: rule 'block-git-force-push' \(deny\) can never match: .*'allow-dev-tools' \(allow\)/);
   });
 
+  it('lint checks ${HOME} rules with the homes the policy names: the seed\'s credential rules never reach /home/daytona', () => {
+    const r = cli(['policy', 'lint', SEED_POLICY, '-c', SEED_CONFIG, '--var', 'PROJECT_ROOT=/home/daytona/project'], { env: { HOME: '/root' } });
+    assert.equal(r.code, 1, r.stderr);
+    for (const rule of ['approve-ssh-access', 'approve-aws-credentials', 'approve-cloud-credentials']) {
+      assert.match(r.stdout, new RegExp(`warning: rule '${rule}' \\(approve\\) is pre-empted .*'allow-daytona-home'.* with \\$\\{HOME\\}=/home/daytona, the home of sessions run as that user`), rule);
+    }
+    // with HOME given, only that HOME is linted (and it shows the same trap, without the note)
+    const given = cli(['policy', 'lint', SEED_POLICY, '-c', SEED_CONFIG, ...VARS]);
+    assert.match(given.stdout, /rule 'approve-ssh-access' \(approve\) is pre-empted/);
+    assert.doesNotMatch(given.stdout, /the home of sessions run as that user/);
+  });
+
   it('policy test runs a table of cases', () => {
     const ok = cli(['policy', 'test', SEED_POLICY, 'examples/seed-cases.yaml']);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);

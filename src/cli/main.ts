@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigSchema } from '../config/schema.js';
 import { loadConfigFile, findConfigFile } from '../config/load.js';
 import { PolicySchema } from '../policy/schema.js';
-import { lintPolicy } from '../policy/lint.js';
+import { homesNamedBy, lintPolicy } from '../policy/lint.js';
 import { configOrDefaults, loadSettings, openPolicy } from './context.js';
 import { parsePort, runQuery, toJson, toText, type Query } from './explain.js';
 import { CliError, EXIT, printDiagnostics, runReporting, writeJson } from './output.js';
@@ -82,7 +82,21 @@ function buildProgram(setExit: (code: number) => void): Command {
     .action((arg: string, o: { config?: string; var: string[]; json?: boolean }) =>
       act(() => {
         const ctx = openPolicy(arg, { vars: o.var, ...(o.config ? { config: o.config } : {}) });
-        const findings = [...ctx.loaded.diagnostics, ...lintPolicy(ctx.loaded, ctx.compiled, { approvals: ctx.settings.approvals, knownVars: Object.keys(ctx.vars) })];
+        const lint = (c: typeof ctx) => lintPolicy(c.loaded, c.compiled, { approvals: c.settings.approvals, knownVars: Object.keys(c.vars) });
+        const findings = [...ctx.loaded.diagnostics, ...lint(ctx)];
+        // ${HOME} is the session user's home: unless --var HOME was given, the homes the policy
+        // names are linted too, and what only they show is reported with the HOME that shows it.
+        if (!o.var.some((v) => v.startsWith('HOME='))) {
+          const seen = new Set(findings.map((f) => `${f.line}:${f.column}:${f.code}`));
+          for (const home of homesNamedBy(ctx.loaded.doc).filter((h) => h !== ctx.vars.HOME)) {
+            const other = openPolicy(arg, { vars: [...o.var, `HOME=${home}`], ...(o.config ? { config: o.config } : {}) });
+            for (const f of lint(other)) {
+              if (seen.has(`${f.line}:${f.column}:${f.code}`)) continue;
+              seen.add(`${f.line}:${f.column}:${f.code}`);
+              findings.push({ ...f, message: `${f.message} — with \${HOME}=${home}, the home of sessions run as that user (the policy names it)` });
+            }
+          }
+        }
         findings.sort((a, b) => a.line - b.line || a.column - b.column);
         if (o.json) writeJson(findings);
         else {

@@ -283,3 +283,20 @@ function cidrInside(cidr: string, a: CompiledNetworkRule): boolean {
     return m !== null && Number(m[2]) <= prefix && a.cidrs!.check(addr, family);
   });
 }
+
+/**
+ * The home directories a policy names literally (`/home/<user>` at the start of a file rule's
+ * path). Sessions run as such a user get it as `${HOME}`, so rules written with `${HOME}` must
+ * be checked with it too: linted with the linting user's own home, `${HOME}/.ssh/**` after an
+ * allow of `/home/daytona/**` looks fine, and in the sandbox it is never reached.
+ */
+export function homesNamedBy(doc: LoadedPolicy['doc']): string[] {
+  const homes = new Set<string>();
+  for (const r of doc.file_rules ?? []) {
+    for (const p of r.paths ?? []) {
+      const m = /^\/home\/([A-Za-z0-9._-]+)(?:\/|$)/.exec(p);
+      if (m && !hasGlobMeta(m[1]!)) homes.add(`/home/${m[1]}`);
+    }
+  }
+  return [...homes].sort();
+}
