@@ -5,8 +5,10 @@ import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { compileFsPlan, globReach, planAllows, type FsPlan, type FsRight } from '../src/sandbox/fs-plan.js';
-import { engineFor, seedEngine } from './helpers.js';
+import { compileFsPlan, deepGlobBase, globReach, planAllows, type FsPlan, type FsRight } from '../src/sandbox/fs-plan.js';
+import type { PolicyEngine } from '../src/policy/engine.js';
+import { seedCredentialsFirst } from './fs-plan-policies.js';
+import { engineFor, SEED_VARS, seedEngine } from './helpers.js';
 
 const WS = '/home/daytona/project';
 let root = '';
@@ -151,34 +153,7 @@ describe('fs plan (seed policy, scratch tree)', () => {
   });
 
   it('property: the plan never grants more than the engine allows; over-restrictions are warned', (t) => {
-    const aliases: [string, string][] = [['/usr/bin', '/bin'], ['/usr/lib', '/lib'], ['/usr/sbin', '/sbin']];
-    const names = (p: string) => [p, ...aliases.filter(([r]) => p === r || p.startsWith(`${r}/`)).map(([r, a]) => a + p.slice(r.length))];
-    const allowed = (op: string, p: string) => names(p).every((n) => engine.checkFile(op, n).decision === 'allow');
-    const execAllowed = (p: string) => names(p).every((n) => engine.checkCommand(n, [], 0).decision !== 'deny' || engine.checkCommand(n, [], 1).decision !== 'deny') && allowed('read', p);
-    const over: string[] = [];
-    const under: string[] = [];
-    const check = (p: string, right: FsRight, ok: boolean) => {
-      if (has(p, right) && !ok) over.push(`${right} ${p}`);
-      if (!has(p, right) && ok) under.push(`${right} ${p}`);
-    };
-    const visit = (p: string) => {
-      const st = lstatSync(join(root, p));
-      if (st.isSymbolicLink()) return;
-      if (st.isDirectory()) {
-        // A listing is decided on the directory's own path (fs-plan: `/bin/**` does not match
-        // `/bin`, and refusing `ls /usr/bin` because of that alias would be a trap, not policy).
-        check(p, 'read_dir', engine.checkFile('list', p).decision === 'allow');
-        check(p, 'create', allowed('create', `${p}/new-file`) && allowed('mkdir', `${p}/new-dir`));
-        check(p, 'remove', allowed('delete', `${p}/f`) && allowed('rmdir', `${p}/d`));
-        for (const n of readdirSync(join(root, p))) visit(p === '/' ? `/${n}` : `${p}/${n}`);
-        return;
-      }
-      check(p, 'read', allowed('read', p));
-      check(p, 'write', allowed('write', p));
-      const inExecDir = ['/usr/bin/', '/usr/sbin/', '/usr/lib/', '/usr/local/bin/'].some((d) => p.startsWith(d));
-      check(p, 'exec', inExecDir && execAllowed(p));
-    };
-    visit('/');
+    const { over, under } = compareWithEngine(plan, root, engine);
     assert.deepEqual(over, [], 'the plan grants something the engine denies');
     t.diagnostic(`engine allows, plan withholds (${under.length}): ${under.join('; ')}`);
     for (const u of under) {
@@ -211,6 +186,192 @@ describe('fs plan (seed policy, scratch tree)', () => {
     assert.ok(!planAllows(p, '/usr/bin/python3', 'read'));
     assert.ok(planAllows(p, '/usr/bin/ls', 'exec'));
     assert.ok(!planAllows(p, '/usr/lib/x86_64-linux-gnu/libc.so.6', 'exec'));
+  });
+});
+
+/**
+ * Every existing path of the scratch tree against the engine: `over` = what the plan grants and
+ * the engine denies, `under` = the reverse. Masked files allow nothing (planAllows).
+ */
+function compareWithEngine(p: FsPlan, treeRoot: string, e: PolicyEngine, softDeleteRemovable = false): { over: string[]; under: string[] } {
+  const aliases: [string, string][] = [['/usr/bin', '/bin'], ['/usr/lib', '/lib'], ['/usr/sbin', '/sbin']];
+  const names = (x: string) => [x, ...aliases.filter(([r]) => x === r || x.startsWith(`${r}/`)).map(([r, a]) => a + x.slice(r.length))];
+  // softDeleteRemovable: a soft_delete decision lets the kernel delete (user-notify moves the file to the trash first).
+  const ok = (op: string, d: string) => d === 'allow' || (softDeleteRemovable && d === 'soft_delete' && (op === 'delete' || op === 'rmdir'));
+  const allowed = (op: string, x: string) => names(x).every((n) => ok(op, e.checkFile(op, n).decision));
+  const execAllowed = (x: string) => names(x).every((n) => e.checkCommand(n, [], 0).decision !== 'deny' || e.checkCommand(n, [], 1).decision !== 'deny') && allowed('read', x);
+  const over: string[] = [];
+  const under: string[] = [];
+  const check = (x: string, right: FsRight, ok: boolean) => {
+    const granted = planAllows(p, x, right);
+    if (granted && !ok) over.push(`${right} ${x}`);
+    if (!granted && ok) under.push(`${right} ${x}`);
+  };
+  const visit = (x: string) => {
+    const st = lstatSync(join(treeRoot, x));
+    if (st.isSymbolicLink()) return;
+    if (st.isDirectory()) {
+      // A listing is decided on the directory's own path (fs-plan: `/bin/**` does not match
+      // `/bin`, and refusing `ls /usr/bin` because of that alias would be a trap, not policy).
+      check(x, 'read_dir', e.checkFile('list', x).decision === 'allow');
+      check(x, 'create', allowed('create', `${x}/new-file`) && allowed('mkdir', `${x}/new-dir`));
+      check(x, 'remove', allowed('delete', `${x}/f`) && allowed('rmdir', `${x}/d`));
+      for (const n of readdirSync(join(treeRoot, x))) visit(x === '/' ? `/${n}` : `${x}/${n}`);
+      return;
+    }
+    check(x, 'read', allowed('read', x));
+    check(x, 'write', allowed('write', x));
+    const inExecDir = ['/usr/bin/', '/usr/sbin/', '/usr/lib/', '/usr/local/bin/'].some((d) => x.startsWith(d));
+    check(x, 'exec', inExecDir && execAllowed(x));
+  };
+  visit('/');
+  return { over, under };
+}
+
+describe('fs plan: globs matching at any depth (the seed with its credential rules first)', () => {
+  // Before: every directory below an allowed tree was "mixed" for `**/.env`, so the plan granted
+  // each file on its own (≈ 211,000 grants, 20 MB on this machine's / against the launcher's
+  // 1 MiB) and no directory could be created in (a `.env` could be created anywhere).
+  const credEngine = engineFor(seedCredentialsFirst(), SEED_VARS);
+  const SECRETS = [`${WS}/.env`, `${WS}/.env.local`, `${WS}/node_modules/pkg7/.env`, '/etc/app/.env', '/home/daytona/.netrc', '/usr/share/fixture/.netrc', '/tmp/scratch/.env'];
+  let r = '';
+  let packages = 0;
+  /** node_modules and /usr/share/doc grow to `to` packages (4 files, 1 file each). */
+  const tree = (to: number) => {
+    for (let i = packages; i < to; i++) {
+      for (const f of ['index.js', 'package.json', 'lib/a.js', 'lib/b.js']) {
+        mkdirSync(dirname(join(r, WS, 'node_modules', `pkg${i}`, f)), { recursive: true });
+        writeFileSync(join(r, WS, 'node_modules', `pkg${i}`, f), f);
+      }
+      mkdirSync(join(r, 'usr/share/doc', `pkg${i}`), { recursive: true });
+      writeFileSync(join(r, 'usr/share/doc', `pkg${i}`, 'copyright'), 'c');
+    }
+    packages = Math.max(packages, to);
+  };
+  before(() => {
+    r = build();
+    tree(150);
+    for (const f of SECRETS) {
+      mkdirSync(join(r, dirname(f)), { recursive: true });
+      writeFileSync(join(r, f), 'SECRET');
+    }
+    mkdirSync(join(r, WS, 'config/.env.d'), { recursive: true }); // a directory matching `**/.env.*`
+    writeFileSync(join(r, WS, 'config/.env.d/x'), 'SECRET');
+  });
+  after(() => rmSync(r, { recursive: true, force: true }));
+
+  const compile = (mask: boolean, extra: Partial<Parameters<typeof compileFsPlan>[1]> = {}) =>
+    compileFsPlan(credEngine.policy, { workspace: WS, fsRoot: r, engine: credEngine, softDeleteRemovable: true, maskFiles: mask, ...extra });
+
+  it('deepGlobBase: only globs with pattern after a `**`', () => {
+    assert.equal(deepGlobBase('**/.env'), '');
+    assert.equal(deepGlobBase('**/.env.*'), '');
+    assert.equal(deepGlobBase('/home/**/.netrc'), '/home');
+    assert.equal(deepGlobBase('/home/*/x/**/.netrc'), '/home');
+    assert.equal(deepGlobBase('/**/x'), '/');
+    for (const g of ['/x/**', '**', '/**', '/home/*/x', '/etc/passwd', '/tmp*/**']) assert.equal(deepGlobBase(g), null, g);
+  });
+
+  for (const mask of [false, true]) {
+    describe(mask ? 'with maskFiles (namespaced modes)' : 'without masks (landlock-only)', () => {
+      let p: FsPlan;
+      before(() => {
+        p = compile(mask);
+      });
+
+      it('the plan does not grow with the tree: per-child grants only along the paths of existing matches', () => {
+        const nm = `${WS}/node_modules/`;
+        const outside = (x: FsPlan) => x.grants.filter((g) => !g.path.startsWith(nm));
+        const before = packages;
+        tree(packages * 2); // twice the packages, in the same places
+        const big = compile(mask);
+        assert.deepEqual(outside(big), outside(p), 'more files elsewhere, same grants');
+        assert.deepEqual(big.masked, p.masked);
+        // node_modules holds a secret (pkg7/.env): hidden by a mount, or its siblings granted one by one.
+        const inNm = big.grants.filter((g) => g.path.startsWith(nm)).length;
+        if (mask) assert.equal(inNm, 0);
+        else assert.equal(inNm, packages - 1 + 3, `one grant per package (${before} → ${packages}) but pkg7, split into its three other entries`);
+        assert.ok(outside(big).length < 100, `${outside(big).length} grants`);
+        p = big;
+      });
+
+      it('never grants more than the engine allows, for every existing path', () => {
+        assert.deepEqual(compareWithEngine(p, r, credEngine, true).over, []);
+      });
+
+      it('every existing secret is kernel-refused: not granted (split along its path) or hidden by a mount', () => {
+        for (const f of SECRETS) {
+          assert.notEqual(credEngine.checkFile('read', f).decision, 'allow', f);
+          for (const right of ['read', 'write', 'truncate'] as const) assert.ok(!planAllows({ grants: p.grants }, f, right) || p.masked.includes(f), `${right} ${f}`);
+        }
+        // Masked where its tree is otherwise uniform (/home/daytona is split anyway, for .ssh).
+        const inUniformTrees = SECRETS.filter((f) => f !== '/home/daytona/.netrc');
+        assert.deepEqual(p.masked.filter((f) => SECRETS.includes(f)), mask ? [...inUniformTrees].sort() : []);
+        assert.ok(!planAllows(p, `${WS}/config/.env.d`, 'read_dir'), 'a directory matching **/.env.* is not listable');
+        assert.equal(credEngine.checkFile('read', `${WS}/config/.env.d/x`).decision, 'allow', '`*` stays in one segment: its content is not a match');
+        assert.ok(planAllows(p, `${WS}/config/.env.d/x`, 'read'));
+        if (mask) {
+          // Hidden by mounts, so their directories are granted as a whole.
+          assert.ok(p.grants.some((g) => g.path === `${WS}/node_modules` && g.rights.includes('read')));
+          assert.ok(p.grants.some((g) => g.path === '/usr' && g.rights.includes('read')));
+        } else {
+          assert.ok(!p.grants.some((g) => g.path === `${WS}/node_modules/pkg7`), 'the directory holding a secret is split');
+          assert.ok(p.grants.some((g) => g.path === `${WS}/node_modules/pkg7/index.js` && g.rights.includes('read')));
+          assert.ok(p.grants.some((g) => g.path === `${WS}/node_modules/pkg8` && g.rights.includes('read')), 'its siblings are whole');
+        }
+      });
+
+      it('the session stays usable: workspace and /tmp read, write, create; listings work', () => {
+        for (const right of ['read', 'write', 'truncate'] as const) assert.ok(planAllows(p, `${WS}/src/a.ts`, right), right);
+        for (const right of ['read', 'write'] as const) assert.ok(planAllows(p, `${WS}/node_modules/pkg3/lib/a.js`, right), right);
+        for (const d of [WS, `${WS}/src`, `${WS}/node_modules/pkg3`, '/tmp/scratch']) assert.ok(planAllows(p, d, 'create'), `create ${d}`);
+        for (const d of ['/usr/share/doc', `${WS}/node_modules`, '/etc']) assert.ok(planAllows(p, d, 'read_dir'), `list ${d}`);
+        assert.ok(planAllows(p, '/usr/share/doc/pkg1/copyright', 'read'));
+      });
+
+      it('what the kernel does not refuse is reported per rule, and the report is exact', () => {
+        const gaps = p.notKernelEnforced;
+        for (const rule of ['approve-env-files', 'approve-git-credentials']) {
+          const later = gaps.find((g) => g.rule === rule && g.gap === 'created-later');
+          const names = gaps.find((g) => g.rule === rule && g.gap === 'new-names');
+          assert.ok(later && names, `${rule}: ${JSON.stringify(gaps)}`);
+          assert.equal(later.decision, 'approve');
+          assert.ok(later.rights.includes('read') && names.rights.includes('create'));
+          assert.ok(p.warnings.some((w) => w.startsWith(`not kernel-enforced: ${rule} (approve): a path matching`)));
+          assert.ok(p.warnings.some((w) => w.startsWith(`not kernel-enforced: ${rule} (approve): creating (or renaming to) a name matching`)));
+        }
+        const env = gaps.find((g) => g.rule === 'approve-env-files' && g.gap === 'created-later')!;
+        assert.deepEqual(env.globs, ['**/.env', '**/.env.*']);
+        // A new `.env` gets exactly the rights of the directories the report names, nowhere else.
+        const reported = (x: string, right: FsRight) => env.under.some((u) => (x === u.path || x.startsWith(`${u.path}/`)) && u.rights.includes(right));
+        for (const dir of [`${WS}/src`, `${WS}/node_modules/pkg8/lib`, `${WS}/node_modules/pkg7`, '/usr/share/doc/pkg2', '/usr/share/fixture', '/etc', '/etc/app', '/root', '/root/.npm', '/proc', '/var/log', '/opt/tool', '/tmp', '/dev']) {
+          const x = `${dir}/.env.new`; // matches `**/.env.*`, exists nowhere
+          for (const right of ['read', 'write'] as const) assert.equal(planAllows(p, x, right), reported(x, right), `${right} ${x}: ${JSON.stringify(env.under)}`);
+        }
+        // Mode full (softDeleteRemovable: true): deletes reach user space, opens and creates never do.
+        assert.match(env.userSpace ?? '', /deletes are checked by the exec\/delete interception/);
+        const created = gaps.find((g) => g.rule === 'approve-env-files' && g.gap === 'new-names')!;
+        assert.equal(created.userSpace, null);
+        assert.ok(created.under.some((u) => (u.path === WS || WS.startsWith(`${u.path}/`)) && u.rights.includes('create')), JSON.stringify(created.under));
+        for (const u of created.under) assert.deepEqual(u.rights, ['create'], 'creating is the only thing a new name needs');
+        // The SSH and cloud rules have literal prefixes: split along their paths, fully kernel-enforced.
+        assert.ok(!gaps.some((g) => /ssh|aws|cloud/.test(g.rule)));
+        assert.ok(!planAllows(p, '/home/daytona/.ssh/id_rsa', 'read') && !planAllows(p, '/home/daytona/.ssh', 'create'));
+      });
+
+      it('with the FUSE view (mode landlock), the report says the view refuses it in the workspace', () => {
+        const v = compile(mask, { softDeleteRemovable: { within: WS } });
+        const names = v.notKernelEnforced.find((g) => g.rule === 'approve-env-files' && g.gap === 'new-names')!;
+        assert.match(names.userSpace ?? '', /FUSE workspace view refuses it inside \/home\/daytona\/project/);
+      });
+    });
+  }
+
+  it('the seed as written: the deep rules sit behind the workspace allows; a small plan, never more than the engine allows', () => {
+    const p = compileFsPlan(engine.policy, { workspace: WS, fsRoot: r, engine, softDeleteRemovable: true, maskFiles: true });
+    assert.ok(planAllows(p, `${WS}/.env`, 'read'), 'allow-workspace-read comes first in the seed');
+    assert.ok(p.grants.length < 120, `${p.grants.length}`);
+    assert.deepEqual(compareWithEngine(p, r, engine, true).over, []);
   });
 });
 

@@ -13,12 +13,21 @@
 // all of it, can decide there); single files are decided by asking the engine. Decisions are
 // the engine's: `approve`, `soft_delete`, `redirect` are not grants (the kernel can't ask a
 // human or move a file), only `allow`/`audit` are.
+//
+// Globs that match at any depth (`**/.env`, `/home/**/.netrc`: pattern after a `**`) would make
+// every directory below them mixed, and the plan one grant per file of the tree (20 MB for the
+// seed with its credential rules first, against the launcher's 1 MiB). Below their literal
+// prefix they are compiled against the tree as it is (deepGlobBase, resolveDeep): a hierarchy
+// without an existing match is uniform; every existing match is left out (hidden by a mount
+// with maskFiles, else per-child grants along its path). What the kernel then cannot refuse —
+// a matching file created after the plan, and creating such a name at all (Landlock's create
+// right is per directory, not per name) — is listed in `notKernelEnforced` and the warnings.
 import { lstatSync, readdirSync, readlinkSync, type Dirent, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import type { CompiledFileRule, CompiledPolicy } from '../policy/compile.js';
 import type { PolicyDecision } from '../policy/decision.js';
 import { PolicyEngine, READ_OPERATIONS } from '../policy/engine.js';
-import { compileGlobSet } from '../policy/glob.js';
+import { compileGlob, compileGlobSet } from '../policy/glob.js';
 
 export type FsRight = 'read' | 'read_dir' | 'write' | 'create' | 'remove' | 'exec' | 'truncate' | 'refer';
 
@@ -36,12 +45,39 @@ export interface FsDenial {
   right: FsRight;
 }
 
+/**
+ * A rule the kernel does not fully enforce: it names files by a glob matching at any depth (a
+ * `.env` anywhere), which Landlock (rights per file or per directory hierarchy) can only apply
+ * to the files that exist when the plan is compiled.
+ */
+export interface FsUnenforced {
+  rule: string;
+  /** The rule's decision (deny, approve, soft_delete, redirect). */
+  decision: string;
+  /** The rule's globs that match at any depth. */
+  globs: string[];
+  /**
+   * 'created-later': a matching file or directory created after the plan was compiled, below a
+   * directory granted as a whole, gets that directory's `rights`; 'new-names': creating a file
+   * or directory of a matching name where `rights` (create) is granted is not refused.
+   */
+  gap: 'created-later' | 'new-names';
+  /** Every right concerned (the union of `under`'s). */
+  rights: FsRight[];
+  /** The directories granted as a whole where the gap exists, with the rights it concerns there (outermost only, sorted). */
+  under: FsGrant[];
+  /** What refuses it instead, if anything (null: nothing after the pre-check). */
+  userSpace: string | null;
+}
+
 export interface FsPlan {
   grants: FsGrant[];
   denied: FsDenial[];
   warnings: string[];
   /** With maskFiles: files the sandbox must hide (they are inside granted directories). */
   masked: string[];
+  /** Rules whose denial the kernel cannot apply everywhere (also in `warnings`). */
+  notKernelEnforced: FsUnenforced[];
 }
 
 export interface FsPlanOptions {
@@ -97,6 +133,17 @@ interface Outcome {
   rule: string;
 }
 
+/** A rule's outcome when only globs matching at any depth (ids into Planner.deep) reach below the directory. */
+interface DeepOutcome extends Outcome {
+  deep?: { ids: number[]; decision: string; create: boolean };
+}
+
+/** Operations that name an entry that does not exist yet: no existing match can stand for them. */
+const CREATE_OPS = new Set(['create', 'mkdir']);
+
+/** Plan bytes (grants and mounts) past which a warning is given: the launcher refuses plans of 1 MiB (E2BIG). */
+const PLAN_WARN_BYTES = 768 << 10;
+
 const GRANTABLE = new Set(['allow', 'audit']);
 
 const REMOVE_OPS = new Set(['delete', 'rmdir']);
@@ -132,6 +179,17 @@ export function globReach(glob: string, dir: string): 'all' | 'some' | 'none' {
   if (!prefix.startsWith('/')) return 'some'; // `**/.env` and the like can match anywhere
   const below = dir === '/' ? '/' : `${dir}/`;
   return prefix.startsWith(below) || below.startsWith(prefix) ? 'some' : 'none';
+}
+
+// For a glob that can match at any depth below its literal prefix with more pattern after a
+// `**` (`**/.env`, `/home/**/.netrc`, `**/credentials*`): the directory that prefix names
+// ('' when it can match anywhere). Null for other globs (`/x/**`, `/x/*/y`, literals).
+export function deepGlobBase(glob: string): string | null {
+  const i = glob.indexOf('**');
+  if (i < 0 || /^\**$/.test(glob.slice(i))) return null;
+  const prefix = glob.slice(0, glob.search(META));
+  if (!prefix.startsWith('/')) return '';
+  return prefix.slice(0, prefix.lastIndexOf('/')) || '/';
 }
 
 interface Entry {
@@ -175,6 +233,15 @@ class Planner {
   private readonly maskedFiles = new Set<string>();
   /** Rules left out of READ_DIR decisions because they name one final component (see subtreeOutcomes). */
   private readonly nameOnlyRules = new Set<string>();
+  /** Globs matching at any depth (deepGlobBase), compiled to test existing paths; by id. */
+  private readonly deep: Array<{ glob: string; base: string; re: RegExp }> = [];
+  private readonly deepIds = new Map<string, number>();
+  /** Real directory → ids of deep globs matching something strictly below it that must be left out of grants (`any`; masked files excepted), or a directory (`dirs`). */
+  private readonly deepIndex = new Map<string, { any: Set<number>; dirs: Set<number> }>();
+  /** Existing files matched by a deep glob and hidden by a mount (with maskFiles). */
+  private deepMasked = 0;
+  /** What the kernel does not refuse, by rule and gap. */
+  private readonly gaps = new Map<string, { rule: string; decision: string; globs: Set<string>; gap: FsUnenforced['gap']; under: Map<string, Set<FsRight>> }>();
 
   constructor(
     private readonly policy: CompiledPolicy,
@@ -187,6 +254,14 @@ class Planner {
     this.softDeleteWithin = typeof sd === 'object' ? posix.resolve('/', sd.within) : null;
     this.softDeleteAt = typeof sd === 'object' ? (p) => p === this.softDeleteWithin || isBelow(p, this.softDeleteWithin!) : () => sd;
     this.mask = opts.maskFiles ?? false;
+    // Every deep glob is known before the first walk: the index of a directory covers them all.
+    for (const r of policy.fileRules) {
+      for (const g of r.paths) {
+        const base = deepGlobBase(g);
+        if (base === null || this.deepIds.has(g)) continue;
+        this.deepIds.set(g, this.deep.push({ glob: g, base, re: compileGlob(g, '/') }) - 1);
+      }
+    }
   }
 
   run(): FsPlan {
@@ -206,7 +281,12 @@ class Planner {
     // Real paths only: a mount lands on the file, whatever name (/bin/su → /usr/bin/su) the rule used.
     const masked = this.mask ? [...new Set([...this.execDenied.keys(), ...this.maskedFiles].map((p) => this.realPath(p) ?? p))].filter((p) => this.lstat(p)?.isFile()).sort() : [];
     if (masked.length) this.warnings.push(`${masked.length} file(s) hidden by a mount instead of per-file grants around them: ${masked.join(', ')}`);
-    return { grants, denied: this.denied, warnings: this.warnings, masked };
+    const notKernelEnforced = this.gapReport();
+    const bytes = grants.reduce((n, g) => n + g.path.length + g.rights.join(',').length + 11, 0) + masked.reduce((n, p) => n + p.length + 64, 0);
+    if (bytes > PLAN_WARN_BYTES) {
+      this.warnings.push(`the plan is large: ${grants.length} Landlock grant(s) and ${masked.length} mask mount(s), ~${Math.round(bytes / 1024)} KiB; the launcher refuses plans of 1 MiB (E2BIG: the command fails closed). A rule splitting a big tree file by file is the usual cause`);
+    }
+    return { grants, denied: this.denied, warnings: this.warnings, masked, notKernelEnforced };
   }
 
   // ---- file tree --------------------------------------------------------------------------
@@ -224,12 +304,20 @@ class Planner {
   }
 
   private list(dir: string): Entry[] {
+    const out = this.tryList(dir);
+    if (out instanceof Error) {
+      this.warnings.push(`cannot list ${dir} (${(out as NodeJS.ErrnoException).code ?? out}): nothing below it is granted`);
+      return [];
+    }
+    return out;
+  }
+
+  private tryList(dir: string): Entry[] | Error {
     let ents: Dirent[];
     try {
       ents = readdirSync(this.host(dir), { withFileTypes: true });
     } catch (err) {
-      this.warnings.push(`cannot list ${dir} (${(err as NodeJS.ErrnoException).code ?? err}): nothing below it is granted`);
-      return [];
+      return err as Error;
     }
     const out: Entry[] = [];
     for (const d of ents) {
@@ -304,12 +392,17 @@ class Planner {
     return { ok: true, reason: 'allow', rule: '' };
   }
 
-  /** Every outcome the rules can give strictly below `dir` for `op` (first match wins). */
-  private subtreeOutcomes(dir: string, op: string, dirsOnly: boolean): Outcome[] {
-    const out: Outcome[] = [];
+  /**
+   * Every outcome the rules can give strictly below `dir` for `op` (first match wins). A rule
+   * that reaches below only through globs matching at any depth is marked `deep`: whether it
+   * stands depends on the existing tree (resolveDeep).
+   */
+  private subtreeOutcomes(dir: string, op: string, dirsOnly: boolean): DeepOutcome[] {
+    const out: DeepOutcome[] = [];
     for (const r of this.policy.fileRules) {
       if (r.ops !== null && !r.ops.has(op)) continue;
       let reach: 'all' | 'some' | 'none' = 'none';
+      const deepIds: number[] = [];
       for (const g of r.paths) {
         let x = globReach(g, dir);
         // READ_DIR concerns directories only: a literal path that is not a directory and can't
@@ -328,18 +421,154 @@ class Planner {
           x = 'none';
           this.nameOnlyRules.add(r.name);
         }
+        // `**/.env` below its prefix: decided by what exists (resolveDeep), not by splitting every directory.
+        if (x === 'some') {
+          const id = this.deepId(g, dir);
+          if (id >= 0) {
+            deepIds.push(id);
+            continue;
+          }
+        }
         if (x === 'all') {
           reach = 'all';
           break;
         }
         if (x === 'some') reach = 'some';
       }
-      if (reach === 'none') continue;
+      if (reach === 'none') {
+        if (deepIds.length) out.push({ ...ruleOutcome(r, op, this.softDeleteAt(dir)), deep: { ids: deepIds, decision: r.decision, create: CREATE_OPS.has(op) } });
+        continue;
+      }
       out.push(ruleOutcome(r, op, this.softDeleteAt(dir)));
       if (reach === 'all') return out;
     }
     const dflt = READ_OPERATIONS.has(op);
     out.push({ ok: dflt, reason: dflt ? 'allow' : 'deny', rule: dflt ? 'default-allow-reads' : 'default-deny-files' });
+    return out;
+  }
+
+  /** The id of a glob matching at any depth whose literal prefix does not narrow it at `dir` (-1: not such a glob there). */
+  private deepId(g: string, dir: string): number {
+    const id = this.deepIds.get(g);
+    if (id === undefined) return -1;
+    const base = this.deep[id]!.base;
+    return base === '' || dir === base || isBelow(dir, base) ? id : -1;
+  }
+
+  /**
+   * Which deep-glob outcomes stand for the hierarchy below the real directory `dir`: one that
+   * agrees with every other outcome (or meets a hierarchy mixed anyway) changes nothing and is
+   * dropped unexamined; otherwise it stands when an existing path below matches one of its
+   * globs (a directory, for READ_DIR), and is dropped when none does — or always, for create
+   * and mkdir, which no existing path can stand for. Dropped denials are what the kernel will
+   * not refuse if the hierarchy is granted (recordGaps).
+   */
+  private resolveDeep(dir: string, outcomes: DeepOutcome[], dirsOnly: boolean): { kept: DeepOutcome[]; dropped: DeepOutcome[] } {
+    if (!outcomes.some((o) => o.deep)) return { kept: outcomes, dropped: [] };
+    const fixed = outcomes.filter((o) => !o.deep);
+    const fixedOk = fixed.some((o) => o.ok);
+    const fixedNo = fixed.some((o) => !o.ok);
+    const kept: DeepOutcome[] = [];
+    const dropped: DeepOutcome[] = [];
+    for (const o of outcomes) {
+      if (!o.deep) kept.push(o);
+      else if ((fixedOk && fixedNo) || (o.ok ? fixedOk : fixedNo)) continue;
+      else if (o.deep.create) dropped.push(o);
+      else {
+        const below = this.deepBelow(dir);
+        const ids = dirsOnly ? below.dirs : below.any;
+        (o.deep.ids.some((id) => ids.has(id)) ? kept : dropped).push(o);
+      }
+    }
+    return { kept, dropped };
+  }
+
+  /**
+   * The deep globs matching an existing path strictly below the real directory `dir` (by any of
+   * its names), one walk per directory for all of them. With maskFiles, a matching regular file
+   * the engine keeps from being read, written, deleted and renamed is hidden by a mount instead
+   * (the mount refuses all of those, and unlink/rename of a mount point fail with EBUSY).
+   */
+  private deepBelow(dir: string): { any: Set<number>; dirs: Set<number> } {
+    const memo = this.deepIndex.get(dir);
+    if (memo) return memo;
+    const out = { any: new Set<number>(), dirs: new Set<number>() };
+    this.deepIndex.set(dir, out); // a directory is listed once (no cycles: symlinks are not followed)
+    const entries = this.tryList(dir);
+    if (entries instanceof Error) {
+      // Unknown content may hold a match: the walk splits down to here (and says it can't list it).
+      for (let id = 0; id < this.deep.length; id++) {
+        out.any.add(id);
+        out.dirs.add(id);
+      }
+      return out;
+    }
+    for (const e of entries) {
+      const names = this.namesOf(e.path);
+      let masked: boolean | undefined;
+      for (let id = 0; id < this.deep.length; id++) {
+        if (!names.some((n) => this.deep[id]!.re.test(n))) continue;
+        if (e.type === 'dir') out.dirs.add(id);
+        else if (e.type === 'file' && (masked ??= this.maskDeep(e.path))) continue;
+        out.any.add(id);
+      }
+      if (e.type === 'dir') {
+        const sub = this.deepBelow(e.path);
+        sub.any.forEach((id) => out.any.add(id));
+        sub.dirs.forEach((id) => out.dirs.add(id));
+      }
+    }
+    return out;
+  }
+
+  private maskDeep(p: string): boolean {
+    if (!this.mask) return false;
+    const hidden = (['read', 'write', 'remove', 'refer'] as const).every((r) => !this.fileOutcome(p, r).ok);
+    if (hidden && !this.maskedFiles.has(p)) {
+      this.maskedFiles.add(p);
+      this.deepMasked++;
+    }
+    return hidden;
+  }
+
+  /** The hierarchy below `dir` is granted `right` as a whole: each denial dropped by resolveDeep is a gap there. */
+  private recordGaps(dir: string, right: FsRight, dropped: DeepOutcome[]): void {
+    for (const o of dropped) {
+      if (o.ok || !o.deep) continue;
+      const gap: FsUnenforced['gap'] = o.deep.create ? 'new-names' : 'created-later';
+      const key = `${o.rule}\0${gap}`;
+      let g = this.gaps.get(key);
+      if (!g) this.gaps.set(key, (g = { rule: o.rule, decision: o.deep.decision, globs: new Set(), gap, under: new Map() }));
+      o.deep.ids.forEach((id) => g!.globs.add(this.deep[id]!.glob));
+      let rights = g.under.get(dir);
+      if (!rights) g.under.set(dir, (rights = new Set()));
+      rights.add(right);
+    }
+  }
+
+  private gapReport(): FsUnenforced[] {
+    const ws = posix.resolve('/', this.opts.workspace);
+    const inWs = (d: string) => d === ws || isBelow(d, ws) || isBelow(ws, d);
+    const out: FsUnenforced[] = [];
+    for (const g of this.gaps.values()) {
+      // Per right, the outermost directories only (a grant below another is covered by it).
+      const under: FsGrant[] = [];
+      for (const [dir, set] of [...g.under].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+        const own = FS_RIGHTS.filter((r) => set.has(r) && ![...g.under].some(([o, os]) => o !== dir && isBelow(dir, o) && os.has(r)));
+        if (own.length) under.push({ path: dir, rights: own });
+      }
+      const rights = FS_RIGHTS.filter((r) => under.some((u) => u.rights.includes(r)));
+      const layers: string[] = [];
+      if (this.softDeleteWithin && under.some((u) => inWs(u.path))) layers.push(`the FUSE workspace view refuses it inside ${this.softDeleteWithin}`);
+      if (g.gap === 'created-later' && rights.includes('remove') && this.opts.softDeleteRemovable === true) layers.push('deletes are checked by the exec/delete interception (seccomp user-notify or ptrace)');
+      out.push({ rule: g.rule, decision: g.decision, globs: [...g.globs].sort(), gap: g.gap, rights, under, userSpace: layers.length ? layers.join('; ') : null });
+      const globs = out[out.length - 1]!.globs.join(', ');
+      const where = `${under.slice(0, 6).map((u) => u.path).join(', ')}${under.length > 6 ? ` (+${under.length - 6} more)` : ''}`;
+      const what = g.gap === 'new-names'
+        ? `creating (or renaming to) a name matching ${globs} under ${where} is not refused by the kernel: Landlock's create right is per directory, not per name, and withholding it would leave those trees without new files`
+        : `a path matching ${globs} that appears under ${where} after the plan was compiled gets its directory's rights (${rights.join(', ')}): the rule is compiled against the tree as it is (every existing match is left out of the grants${this.deepMasked ? `, ${this.deepMasked} hidden by mounts` : ''})`;
+      this.warnings.push(`not kernel-enforced: ${g.rule} (${g.decision}): ${what}; ${layers.length ? layers.join('; ') : 'nothing in user space refuses it in this mode'}`);
+    }
     return out;
   }
 
@@ -353,7 +582,7 @@ class Planner {
   }
 
   /** Whether a whole directory hierarchy is uniformly granted, uniformly denied, or mixed. */
-  private classifyDir(dir: string, right: FsRight): { kind: 'allow' | 'deny' | 'mixed'; deny?: Outcome; attribute?: boolean; selfOk?: boolean } {
+  private classifyDir(dir: string, right: FsRight): { kind: 'allow' | 'deny' | 'mixed'; deny?: Outcome; attribute?: boolean; selfOk?: boolean; dropped?: DeepOutcome[] } {
     if (right === 'exec') {
       if (!this.mask) for (const p of this.execDenied.keys()) if (isBelow(p, dir)) return { kind: 'mixed' };
       return { kind: 'allow' };
@@ -361,15 +590,16 @@ class Planner {
     // Binaries that command rules deny lose their read grant too (ld.so, copies, interpreters);
     // with masking they are hidden by mounts instead.
     if (right === 'read' && !this.mask) for (const p of this.execDenied.keys()) if (isBelow(p, dir)) return { kind: 'mixed' };
-    const outcomes: Outcome[] = [];
+    const all: DeepOutcome[] = [];
     // Listing a directory is decided on its own path: `/bin/**` does not cover `/bin` itself, and
     // requiring every alias to be listable would refuse `ls /usr/bin` because of `/bin`.
-    if (SELF_CHECKED.has(right)) outcomes.push(outcomeOf(this.engine.checkFile('list', dir), 'list', this.softDeleteAt(dir)));
-    for (const name of this.namesOf(dir)) for (const op of RIGHT_OPS[right]) outcomes.push(...this.subtreeOutcomes(name, op, right === 'read_dir'));
+    if (SELF_CHECKED.has(right)) all.push(outcomeOf(this.engine.checkFile('list', dir), 'list', this.softDeleteAt(dir)));
+    for (const name of this.namesOf(dir)) for (const op of RIGHT_OPS[right]) all.push(...this.subtreeOutcomes(name, op, right === 'read_dir'));
+    const { kept: outcomes, dropped } = this.resolveDeep(dir, all, right === 'read_dir');
     const anyOk = outcomes.some((o) => o.ok);
     const anyNo = outcomes.find((o) => !o.ok);
     if (anyOk && anyNo) return { kind: 'mixed', selfOk: outcomes[0]!.ok };
-    if (anyOk) return { kind: 'allow' };
+    if (anyOk) return { kind: 'allow', dropped };
     // Uniformly denied: name the rule that covers the hierarchy (the last outcome); when a
     // soft_delete rule is among the reasons, the children are visited to say where it applies.
     const deny = outcomes[outcomes.length - 1]!;
@@ -466,7 +696,7 @@ class Planner {
 
   /** True when every path below `dir` (by all its names) is readable per the rules. */
   private readUniform(dir: string): boolean {
-    return this.namesOf(dir).every((n) => this.subtreeOutcomes(n, 'read', false).every((o) => o.ok));
+    return this.resolveDeep(dir, this.namesOf(dir).flatMap((n) => this.subtreeOutcomes(n, 'read', false)), false).kept.every((o) => o.ok);
   }
 
   /**
@@ -517,7 +747,10 @@ class Planner {
     if (!st || st.isSymbolicLink()) return;
     const c = this.classifyDir(dir, right);
     if (c.kind === 'allow') {
-      if (!attributeOnly) this.grant(dir, right);
+      if (!attributeOnly) {
+        this.grant(dir, right);
+        if (c.dropped?.length) this.recordGaps(dir, right, c.dropped);
+      }
       return;
     }
     if (c.kind === 'deny') {
@@ -583,7 +816,8 @@ class Planner {
   }
 }
 
-/** Whether the plan lets `right` on `path` (a sandbox path, already resolved: no symlinks). */
-export function planAllows(plan: { grants: FsGrant[] }, path: string, right: FsRight): boolean {
+/** Whether the plan lets `right` on `path` (a sandbox path, already resolved: no symlinks); a masked file allows nothing. */
+export function planAllows(plan: { grants: FsGrant[]; masked?: string[] }, path: string, right: FsRight): boolean {
+  if (plan.masked?.includes(path)) return false;
   return plan.grants.some((g) => (g.path === path || isBelow(path, g.path)) && g.rights.includes(right));
 }
