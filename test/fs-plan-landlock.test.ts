@@ -15,7 +15,7 @@ import { buildLauncher, probeLauncher, runInSandbox, serializePlan } from '../sr
 import { buildSessionPlan } from '../src/sandbox/session-plan.js';
 import { seedCredentialsFirst } from './fs-plan-policies.js';
 import { engineFor } from './helpers.js';
-import { startTestServer, type TestServer } from './server-harness.js';
+import { eventsOf, startTestServer, type TestServer } from './server-harness.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root: the session plan creates mount and pid namespaces without a user namespace';
@@ -167,5 +167,14 @@ describe('the seed with its credential rules first, through a real server (mode 
     assert.match(lines[0] ?? '', /PermissionError/, JSON.stringify(r));
     assert.deepEqual(lines.slice(1), ['hello', 'new', 'top'], JSON.stringify(r));
     assert.equal(r.exit_code, 0, JSON.stringify(r));
+  });
+
+  it('what the kernel does not refuse is said: server log, an audit warning, and the session\'s detect', async () => {
+    assert.match(srv!.stderr(), new RegExp(`session ${sid}: not kernel-enforced: approve-env-files \\(approve\\): creating \\(or renaming to\\) a name matching`));
+    const warn = await eventsOf(srv!, 'audit_warning', /not_kernel_enforced/);
+    const ev = (JSON.parse(warn) as Array<{ session_id?: string; fields?: { not_kernel_enforced?: string[] } }>).find((e) => e.session_id === sid && e.fields?.not_kernel_enforced);
+    assert.ok(ev?.fields?.not_kernel_enforced?.some((g) => g.startsWith('not kernel-enforced: approve-env-files')), warn);
+    const d = (await srv!.api('GET', `/api/v1/sessions/${sid}/detect`)).body as { limits: string[] };
+    assert.ok(d.limits.some((l) => /^not kernel-enforced: approve-env-files \(approve\)/.test(l)), JSON.stringify(d.limits));
   });
 });

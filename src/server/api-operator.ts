@@ -13,6 +13,7 @@ import { ApprovalError, type Approval, type ApprovalStatus } from '../approvals/
 import type { AuditEvent } from '../audit/event.js';
 import { sessionReport } from '../audit/report.js';
 import { reportFor } from '../cli/detect.js';
+import { planGapWarnings } from './sandbox-runtime.js';
 import { TrashError } from '../trash/store.js';
 import type { ServerContext } from './context.js';
 import { HttpError, json, readJson } from './http-util.js';
@@ -123,7 +124,10 @@ export async function operatorRoute(ctx: ServerContext, req: IncomingMessage, ur
   if (action === 'detect' && !token && method === 'GET') {
     const session = ctx.sessions.get(id);
     const resources = ctx.sandbox.resourcesFor(session, ctx.config, session.uid ?? undefined)?.plan.active ?? null;
-    json(res, 200, reportFor(ctx.sandbox.report, {}, 'session', resources, networkState(ctx.config, ctx.sandbox.report), ctx.fuseViews?.state()));
+    const report = reportFor(ctx.sandbox.report, {}, 'session', resources, networkState(ctx.config, ctx.sandbox.report), ctx.fuseViews?.state());
+    // The session's own file rules the kernel can't fully enforce (its plan, compiled if need be).
+    if (ctx.sandbox.mode !== 'minimal') report.limits.push(...planGapWarnings(ctx.sandbox.fsPlanFor(session)));
+    json(res, 200, report);
     return true;
   }
   return false;

@@ -224,10 +224,16 @@ export interface SandboxPaths {
  * Builds plans for a server: caches the Landlock part per (policy, vars, workspace) — it reads
  * the file tree and takes a second or two on a full root — and knows the mode.
  */
+/** A plan's warnings about file rules the kernel cannot fully enforce (fs-plan's notKernelEnforced, in words). */
+export function planGapWarnings(fs: FsPlan): string[] {
+  return fs.warnings.filter((w) => w.startsWith('not kernel-enforced: '));
+}
+
 export class SandboxRuntime {
   private readonly fsCache = new Map<string, FsPlan>();
   private readonly resources = new WeakMap<Session, ResourceManager>();
   private cgroupProbe: CgroupProbe | null = null;
+  private planGaps: ((session: Session, gaps: string[]) => void) | null = null;
 
   constructor(
     readonly report: ModeReport,
@@ -273,6 +279,11 @@ export class SandboxRuntime {
   private views: WorkspaceViews | null = null;
 
   /** The FUSE workspace views (src/server/fuse-views.ts): used in mode landlock, where configured and possible. */
+  /** Told, for each plan compiled, the file rules the kernel does not fully enforce (plan warnings `not kernel-enforced: …`). */
+  onPlanGaps(cb: (session: Session, gaps: string[]) => void): void {
+    this.planGaps = cb;
+  }
+
   useWorkspaceViews(v: WorkspaceViews): void {
     this.views = v;
   }
@@ -306,6 +317,8 @@ export class SandboxRuntime {
       // ~3 MiB per workspace with a full root: the least recently used plans go (a session that
       // needs one again recompiles it, ~1 s) so that a server serving many workspaces stays bounded.
       if (this.fsCache.size >= FS_CACHE_MAX) this.fsCache.delete(this.fsCache.keys().next().value!);
+      const gaps = planGapWarnings(fs);
+      if (gaps.length) this.planGaps?.(session, gaps);
     } else this.fsCache.delete(key);
     this.fsCache.set(key, fs);
     return fs;

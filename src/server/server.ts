@@ -163,6 +163,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const fuseViews = new FuseViews(ctx, sessionsDir, log);
   ctx.fuseViews = fuseViews;
   sandbox.useWorkspaceViews(fuseViews);
+  // Never silent: a file rule the kernel can't fully enforce in a session is said when its plan is built.
+  sandbox.onPlanGaps((session, gaps) => {
+    for (const g of gaps) log(`agentsh: session ${session.id}: ${g}`);
+    try {
+      ctx.audit.record({ type: 'audit_warning', session_id: session.id, message: `file rules not fully kernel-enforced: ${gaps.length}`, fields: { not_kernel_enforced: gaps, workspace: session.workspace } });
+    } catch {
+      // the log latched failed and said so; the command is refused at its own record
+    }
+  });
   const fuse = fuseViews.state();
   if (modes.mode === 'landlock' && config.sandbox.enabled !== false) {
     const text = fuse.state === 'active'
