@@ -217,6 +217,13 @@ export interface SandboxPaths {
   controlPlane: string[];
   /** Files bound back into hidden dirs (server.pidns, shim sockets). */
   exposed: string[];
+  /**
+   * The server's pid-namespace file (one of `exposed`): a shim that reads it from inside a
+   * session runs the real shell at once, trusting the exec interception to check what the shell
+   * runs. Where nothing intercepts execs (mode landlock) it is not bound back, so a nested shell
+   * goes to the server and its script is pre-checked like any command.
+   */
+  sessionMarker?: string;
   sessionsDir: string;
 }
 
@@ -453,7 +460,7 @@ export class SandboxRuntime {
       cwd: opts.cwd,
       tmpDir: this.sessionTmp(session),
       hidden: [...this.paths.controlPlane, ...(opts.trashDir ? [opts.trashDir] : [])],
-      exposed: this.paths.exposed,
+      exposed: this.interceptsExec ? this.paths.exposed : this.paths.exposed.filter((p) => p !== this.paths.sessionMarker),
       ...(opts.uid !== undefined && !userns ? { uid: opts.uid } : {}),
       ...(opts.gid !== undefined && !userns ? { gid: opts.gid } : {}),
       userns,

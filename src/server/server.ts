@@ -65,6 +65,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     {
       controlPlane: [runDir, sessionsDir, ...(opts.controlPlane ?? [])],
       exposed: [paths.pidNsFile, ...users.map((u) => paths.shimSocket(u.uid))],
+      sessionMarker: paths.pidNsFile,
       sessionsDir,
     },
     defaultExecDirs(config),
