@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import RE2 from 're2';
 import { loadConfigFile } from '../src/config/load.js';
-import { builtinDetectors, customDetectors, Redactor, StreamRedactor } from '../src/dlp/index.js';
-import { fixedByteLength, hasLeadingAssertion, leadingRegexSource, prefixRegexSource, reserializeForTest } from '../src/dlp/regex-prefix.js';
+import { builtinDetectors, customDetectors, Redactor, StreamRedactor, type Detector } from '../src/dlp/index.js';
+import { Scanner, type Finding } from '../src/dlp/redactor.js';
+import { endAssertions, fixedByteLength, hasLeadingAssertion, leadingRegexSource, prefixRegexSource, reserializeForTest, windowPatternOf } from '../src/dlp/regex-prefix.js';
 import { POSITIVES } from '../src/dlp/samples.js';
 import { SEED_CONFIG } from './helpers.js';
 
@@ -251,5 +252,153 @@ test('the prefilter flags every detector that matches (whole redactor, fuzzed te
       });
     }),
     { numRuns: RUNS },
+  );
+});
+
+// A match's start found from its end (redactor.ts startFromEnd): `(?:R)\z` searched on the
+// bytes from where the search began to the match's end finds the forward search's start.
+test('end assertions are classified', () => {
+  for (const [regex, want] of [
+    ['abc', 'none'], ['a\\b', 'word'], ['\\Bx', 'word'], ['(?m)^a', 'none'], ['a\\Ab', 'none'],
+    ['a$', null], ['(?m:a$)', null], ['a\\z', null], [`${'('.repeat(250)}a${')'.repeat(250)}`, null],
+  ] as const) assert.equal(endAssertions(regex), want, regex);
+});
+
+test('property: a match found forward is found again backward from its end', () => {
+  const isWord = (b: number | undefined) => b !== undefined && /\w/.test(String.fromCharCode(b));
+  fc.assert(
+    fc.property(regexArb, textArb, fc.nat(40), (regex, text, at) => {
+      const ends = endAssertions(regex);
+      if (ends === null || hasLeadingAssertion(regex)) return;
+      const buf = Buffer.from(text);
+      const re = new RE2(regex, 'g');
+      const rev = new RE2(`(?:${regex})\\z`);
+      let from = Math.min(at, buf.length);
+      re.lastIndex = from;
+      for (let m = re.exec(buf); m !== null; m = re.exec(buf)) {
+        const e = m.index + m[0].length;
+        if (ends === 'none' || !isWord(buf[e])) {
+          const s = rev.search(buf.subarray(from, e));
+          assert.equal(from + s, m.index, `/${regex}/ on ${JSON.stringify(text)}: match at ${m.index}..${e} searched from ${from}`);
+        }
+        if (e === m.index) re.lastIndex = e + 1;
+        if (re.lastIndex > buf.length) break;
+        from = re.lastIndex;
+      }
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+// The windowed prefilter (redactor.ts): a detector is searched only from the windows where
+// one of its window patterns occurs (stepping back over its `back` bytes), run by run, on
+// views of the buffer. None of that may change a finding: compared with the same detectors
+// searched everywhere (no prefilter), on long text, with windows down to one byte.
+const bytesOf = (back: { atoms: readonly string[]; nonAscii: boolean }): ((b: number) => boolean) => {
+  const res = back.atoms.map((a) => new RE2(`^(?:${a})$`));
+  return (b) => (b >= 0x80 && back.nonAscii) || res.some((re) => re.test(Buffer.from([b])));
+};
+
+test('window patterns: every match holds an occurrence, preceded only by back bytes', () => {
+  const email = windowPatternOf(builtinDetectors.find((d) => d.name === 'email')!.regex, 8, 40, 64)!;
+  // @domain. (the local part is left to `back`), and @ + 64 domain characters for longer ones
+  assert.deepEqual(email.members.map((m) => m.maxBytes), [Infinity, 65]);
+  assert.ok(new RE2(email.members[0]!.source).test('@mail.acme') && !new RE2(email.members[0]!.source).test('@babel/core'));
+  assert.ok(email.back && bytesOf(email.back)(0x2e) && !bytesOf(email.back)(0x40) && !email.back.nonAscii, 'the local part steps back, not the @');
+  // an unbounded run inside: the member keeps it, and a bounded partner covers long runs
+  const pw = windowPatternOf('(?i)(?:pass|pwd)[ \\t]*[:=][ \\t]*\\S{6,}', 8, 40, 64)!;
+  assert.equal(pw.members.length, 2);
+  assert.equal(pw.members[0]!.maxBytes, Infinity);
+  assert.ok(pw.members[1]!.maxBytes <= 65);
+  assert.ok(new RE2(pw.members[1]!.source).test(`pass${' '.repeat(70)}=`));
+  assert.equal(windowPatternOf('a*', 4, 40, 64), null, 'a member matching the empty string would flag everything');
+  fc.assert(
+    fc.property(regexArb, textArb, (regex, text) => {
+      const w = windowPatternOf(regex, 4, 40, 64);
+      if (w === null) return;
+      const members = w.members.map((m) => ({ re: new RE2(`^(?:${m.source})`), max: m.maxBytes }));
+      const back = w.back ? bytesOf(w.back) : () => false;
+      const buf = Buffer.from(text);
+      const re = new RE2(regex, 'g');
+      for (let m = re.exec(buf); m !== null; m = re.exec(buf)) {
+        const s = m.index;
+        const e = s + m[0].length;
+        let ok = false;
+        for (let q = s; q <= e && !ok; q++) {
+          for (const mem of members) {
+            const o = mem.re.exec(buf.subarray(q, e));
+            if (o) {
+              assert.ok(o[0].length <= mem.max, `/${regex}/: an occurrence longer than its bound`);
+              ok = true;
+            }
+          }
+          if (!ok && !back(buf[q]!)) break;
+        }
+        assert.ok(ok, `/${regex}/ on ${JSON.stringify(text)}: no window pattern occurrence in the match at ${s}..${e}`);
+        if (e === s) re.lastIndex = e + 1;
+        if (re.lastIndex > buf.length) break;
+      }
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+function scanned(red: Redactor, buf: Buffer, opts: { windowBytes?: number; viewMargin?: number; chunk?: number } = {}): string {
+  const found: Finding[] = [];
+  const sc = new Scanner(red, { maxMatchBytes: opts.chunk ? 1 << 20 : Infinity, onFinding: (f) => found.push(f), ...opts });
+  const out: Buffer[] = [];
+  if (opts.chunk) for (let i = 0; i < buf.length; i += opts.chunk) out.push(sc.push(buf.subarray(i, i + opts.chunk)));
+  out.push(opts.chunk ? sc.end() : sc.end(buf));
+  return `${Buffer.concat(out).toString('latin1')}\n${JSON.stringify(found)}`;
+}
+
+/** The same detectors with the prefilter turned off: every detector searches everything. */
+function unfiltered(dets: readonly Detector[]): Redactor {
+  const r = new Redactor(dets);
+  (r as unknown as { prefilter: null }).prefilter = null;
+  return r;
+}
+
+const runsArb = fc
+  .array(
+    fc.oneof(
+      fc.constantFrom('a', 'b', 'c', 'k', 'K', 'A', '-', '.', '1', '\n', ' ', '\u212a', 'é', '=', ':'),
+      fc.tuple(fc.constantFrom('a', 'ab', '1', ' ', 'k-', '.a'), fc.integer({ min: 1, max: 150 })).map(([c, n]) => c.repeat(n)),
+    ),
+    { maxLength: 30 },
+  )
+  .map((a) => a.join(''));
+
+test('property: the windowed prefilter changes no finding (random regexes, any window size)', () => {
+  fc.assert(
+    fc.property(fc.array(regexArb, { minLength: 2, maxLength: 3 }), runsArb, fc.integer({ min: 1, max: 80 }), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 200 }), (regexes, text, win, margin, chunk) => {
+      const dets: Detector[] = regexes.map((regex, i) => ({ name: `r${i}`, display: `R${i}`, regex, source: 'custom' }));
+      const buf = Buffer.from(text);
+      const want = scanned(unfiltered(dets), buf);
+      const red = new Redactor(dets);
+      assert.equal(scanned(red, buf, { windowBytes: win, viewMargin: margin }), want, `${JSON.stringify(regexes)} on ${JSON.stringify(text)}, windows of ${win}`);
+      assert.equal(scanned(red, buf, { windowBytes: win, viewMargin: margin, chunk }), want, `streamed in ${chunk}-byte chunks`);
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+test('property: the windowed prefilter changes no finding (built-ins and the seed patterns, fuzzed text)', () => {
+  const dets = [...seedCustom, ...builtinDetectors];
+  const red = new Redactor(dets);
+  const plain = unfiltered(dets);
+  const bits = fc.oneof(
+    fc.constantFrom(...POSITIVES.map((p) => p.secret), ' ', '\n', '=', ': ', '"', '@', '.', '-', '_', 'password', 'token', '://', 'x'),
+    fc.constantFrom(...POSITIVES.map((p) => p.secret)).map((s) => s.slice(0, Math.ceil(s.length / 2))),
+    fc.tuple(fc.constantFrom('a', '4', ' ', 'x.', 'A1', '\\n'), fc.integer({ min: 1, max: 120 })).map(([c, n]) => c.repeat(n)),
+  );
+  fc.assert(
+    fc.property(fc.array(bits, { maxLength: 24 }), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 500 }), (parts, win, chunk) => {
+      const buf = Buffer.from(parts.join(''));
+      const want = scanned(plain, buf);
+      assert.equal(scanned(red, buf, { windowBytes: win }), want, `windows of ${win}`);
+      assert.equal(scanned(red, buf, { windowBytes: win, chunk }), want, `windows of ${win}, ${chunk}-byte chunks`);
+    }),
+    { numRuns: Math.max(50, RUNS >> 2) },
   );
 });

@@ -27,8 +27,8 @@
 // next bytes. Positions more than `maxMatchBytes` back are always emitted (bounded memory);
 // a match longer than that may be cut (README.md, Limitations).
 import RE2 from 're2';
-import { type Detector, type PatternToggles, type CustomPatternConfig, LOOKBEHIND, customDetectors, enabledBuiltins } from './patterns.js';
-import { fixedByteLength, hasLeadingAssertion, leadingRegexSource, prefixRegexSource } from './regex-prefix.js';
+import { type Detector, type PatternToggles, type CustomPatternConfig, LOOKBEHIND, customDetectors, enabledBuiltins, isWordByte } from './patterns.js';
+import { endAssertions, fixedByteLength, hasLeadingAssertion, prefixRegexSource, windowPatternOf } from './regex-prefix.js';
 
 export interface Finding {
   /** Detector name (custom patterns: the config's `name`). */
@@ -67,6 +67,13 @@ interface Compiled {
   /** No assertion can look before a match: its start can be found with search() on a view
    *  (test() + search() cost a third of exec(), which builds a result object). */
   readonly cheapStart: boolean;
+  /** `(?:R)\z` when a match's start can be found from its end (regex-prefix.ts
+   *  `endAssertions`): a reverse search over the match instead of a forward one over
+   *  everything since the previous match. null: search() from where the scan was; undefined:
+   *  not compiled yet (on first use: most detectors never match). */
+  startFromEnd: RE2Instance | null | undefined;
+  /** startFromEnd is exact only when the byte after the match is not a word byte (\b). */
+  readonly endWord: boolean;
   readonly replacement: Buffer;
 }
 
@@ -135,31 +142,116 @@ interface Shared {
   holdGroups: readonly HoldGroup[];
   holdGroupOf: Int32Array;
   sets: readonly PrefilterSet[] | null;
+  prefilter: Prefilter | null;
 }
 
-/** Some detectors' regexes in one RE2.Set: one DFA pass says which of them match anywhere. */
+/** Some detectors' patterns in one RE2.Set: one DFA pass says which of them match anywhere.
+ *  `members[k]`: the detector of the Set's k-th pattern (a detector may have several). */
 interface PrefilterSet {
   readonly set: RE2SetInstance;
   readonly members: readonly number[];
 }
 
+/** The prefilter (see below). */
+interface Prefilter {
+  /** Run window by window: the window patterns of the detectors that have one. */
+  readonly windowed: readonly PrefilterSet[];
+  /** Run over the whole buffer: the full regexes of the others (syntax the prefix parser does
+   *  not understand). */
+  readonly whole: readonly PrefilterSet[];
+  /** Bytes each window's input reaches past the window (≥ every bounded member's length - 1). */
+  readonly overlap: number;
+  /** Per detector: the bytes a match may have before its window pattern's occurrence (one
+   *  flag per byte value), or null (the occurrence starts the match). */
+  readonly back: readonly (Uint8Array | null)[];
+}
+
 /**
- * The prefilter: RE2.Sets whose one DFA pass over a buffer says which detectors can match in
- * it. A Set needs no more than the leading few bytes of each detector's regex
- * (regex-prefix.ts `leadingRegexSource`: every match of the regex begins with a match of its
- * leading part, so a detector it does not flag cannot match): 4 bytes for credentials and
- * custom patterns (their prefixes: AKIA, ghp_, sk-a, "pri, pass), 8 for the PII built-ins
- * (4 digits are any year). Short patterns keep the combined DFA small: with the full regexes
- * of ~60 detectors in one Set, text dense with near-matches (assignments, digits, URLs — the
- * labelled corpus) overflows RE2's DFA cache, which is then rebuilt all the time (measured:
- * 20 MB/s against 500 MB/s for the leading parts, and against ~220 MB/s for three Sets of
- * full regexes split by kind). A flag the full regex would not give only costs that
- * detector a scan. Regexes the prefix parser does not understand go in Sets of their own,
- * whole.
+ * The prefilter: an RE2.Set whose one DFA pass over a buffer, window by window, says where
+ * each detector can match. Its patterns are the detectors' window patterns (regex-prefix.ts
+ * `windowPatternOf`): the leading few bytes of each regex (4 for credentials and custom
+ * patterns: AKIA, ghp_, sk-a, "pri, pass; 8 for the PII built-ins: 4 digits are any year),
+ * cut to a bounded length, with what may precede them in a match (the local part of an
+ * e-mail address) left to a class of bytes. Every match contains an occurrence of one of its
+ * detector's patterns, which fits in a window's input (the window plus `overlap` bytes): a
+ * detector is scanned only from the windows where one occurred (stepping back over that
+ * class), and each such run of windows is searched on its own (see scanDetector). Short
+ * patterns keep the combined DFA small: with the full regexes of ~60 detectors in one Set,
+ * text dense with near-matches (assignments, digits, URLs — the labelled corpus) overflows
+ * RE2's DFA cache, which is then rebuilt all the time (measured: 20 MB/s against 500 MB/s
+ * for the leading parts, and against ~220 MB/s for three Sets of full regexes split by
+ * kind). A flag the full regex would not give only costs that detector a look at a window.
+ * Regexes the prefix parser does not understand go whole in Sets run over the whole buffer
+ * (such a detector scans everything when its Set says it matches somewhere).
  */
 const PREFILTER_MAX = 96;
 const PREFILTER_FULL_MAX = 16;
 const leadBytes = (d: Detector): number => (d.source === 'builtin' && d.group !== 'api_keys' ? 8 : 4);
+/** Window patterns are cut to this many bytes … */
+const WINDOW_PATTERN_BYTES = 40;
+/** … and a window's input reaches at least this far past it. */
+const WINDOW_OVERLAP = 64;
+/** Window sizes: small after a window where something was flagged (where to scan is then
+ *  known to within this much), doubling while nothing is (fewer Set calls on clean text). */
+const WINDOW_MIN = 1024;
+const WINDOW_MAX = 16 * 1024;
+/** A buffer up to this size is one window (measured on the corpus's small files: ~9 % faster
+ *  than windows of WINDOW_MIN; the search localised to 1 KiB saves less than the calls it
+ *  costs there). */
+const WINDOW_WHOLE = 8 * 1024;
+/** A run of flagged windows is searched with this much more of the buffer after it, so that
+ *  a match starting near its end is usually seen whole. */
+const VIEW_MARGIN = 128;
+
+/** Which bytes the atoms (regex sources from windowPatternOf) can match: ASCII tested one by
+ *  one; every byte ≥ 0x80 when one of them may match more than ASCII. */
+function byteClass(atoms: readonly string[], nonAscii: boolean): Uint8Array {
+  const t = new Uint8Array(256);
+  if (nonAscii) t.fill(1, 0x80);
+  for (const a of atoms) {
+    const re = new RE2(`^(?:${a})$`);
+    for (let b = 0; b < 0x80; b++) if (!t[b] && re.test(Buffer.from([b]))) t[b] = 1;
+  }
+  return t;
+}
+
+function compilePrefilter(detectors: readonly Detector[]): Prefilter | null {
+  const windowed: { source: string; det: number }[] = [];
+  const whole: number[] = [];
+  const back: (Uint8Array | null)[] = [];
+  let overlap = WINDOW_OVERLAP;
+  detectors.forEach((d, i) => {
+    const w = windowPatternOf(d.regex, leadBytes(d), WINDOW_PATTERN_BYTES, WINDOW_OVERLAP);
+    if (w === null) {
+      whole.push(i);
+      back.push(null);
+      return;
+    }
+    for (const m of w.members) {
+      windowed.push({ source: m.source, det: i });
+      if (m.maxBytes !== Infinity) overlap = Math.max(overlap, m.maxBytes - 1);
+    }
+    back.push(w.back ? byteClass(w.back.atoms, w.back.nonAscii) : null);
+  });
+  try {
+    const sets = (members: readonly { source: string; det: number }[], max: number): PrefilterSet[] => {
+      const out: PrefilterSet[] = [];
+      for (let j = 0; j < members.length; j += max) {
+        const part = members.slice(j, j + max);
+        out.push({ set: new RE2.Set(part.map((m) => m.source)), members: part.map((m) => m.det) });
+      }
+      return out;
+    };
+    return {
+      windowed: sets(windowed, PREFILTER_MAX),
+      whole: sets(whole.map((i) => ({ source: detectors[i]!.regex, det: i })), PREFILTER_FULL_MAX),
+      overlap,
+      back,
+    };
+  } catch {
+    return null; // no prefilter: every detector scans
+  }
+}
 
 /** Several detectors' prefix regexes in one end-anchored alternation (one reverse-DFA pass
  *  over the tail answers for all of them). */
@@ -185,9 +277,11 @@ export class Redactor {
   readonly holdGroups: readonly HoldGroup[];
   /** @internal per detector: index into holdGroups, or -1 (its own `pre`, or none) */
   readonly holdGroupOf: Int32Array;
-  /** @internal a few DFA passes that say which detectors match anywhere in a buffer
-   *  (null: no prefilter, every detector scans). */
+  /** @internal the prefilter's Sets, windowed and whole (null: no prefilter, every detector
+   *  scans everything). */
   readonly sets: readonly PrefilterSet[] | null;
+  /** @internal see Prefilter */
+  readonly prefilter: Prefilter | null;
   /** @internal null: no allowlist */
   readonly allow: Allowlist | null;
 
@@ -203,6 +297,7 @@ export class Redactor {
       this.holdGroups = shared.holdGroups;
       this.holdGroupOf = shared.holdGroupOf;
       this.sets = shared.sets;
+      this.prefilter = shared.prefilter;
       return;
     }
     this.detectors = [...detectors];
@@ -228,7 +323,9 @@ export class Redactor {
       const grouped = captures(det);
       const fixedLen = !grouped ? (fixedByteLength(det.regex) ?? 0) : 0;
       const cheapStart = !grouped && !hasLeadingAssertion(det.regex);
-      return { det, re, pre, fixedLen, cheapStart, replacement: Buffer.from(`[REDACTED:${det.display}]`, 'utf8') };
+      const ends = cheapStart && !fixedLen ? endAssertions(det.regex) : null;
+      const startFromEnd = ends === null ? null : undefined;
+      return { det, re, pre, fixedLen, cheapStart, startFromEnd, endWord: ends === 'word', replacement: Buffer.from(`[REDACTED:${det.display}]`, 'utf8') };
     });
     // End-anchored alternations of several detectors' prefix regexes: the earliest position
     // any of them could still be matching from, in one reverse-DFA pass over the tail per group.
@@ -259,28 +356,8 @@ export class Redactor {
     close();
     this.holdGroups = groups;
     this.holdGroupOf = groupOf;
-    let sets: PrefilterSet[] | null = null;
-    if (this.compiled.length > 1) {
-      const lead: number[] = [];
-      const full: number[] = [];
-      const src = this.detectors.map((d, i) => {
-        const l = leadingRegexSource(d.regex, leadBytes(d));
-        (l === null ? full : lead).push(i);
-        return l ?? d.regex;
-      });
-      try {
-        sets = [];
-        for (const [members, max] of [[lead, PREFILTER_MAX], [full, PREFILTER_FULL_MAX]] as const) {
-          for (let j = 0; j < members.length; j += max) {
-            const part = members.slice(j, j + max);
-            sets.push({ set: new RE2.Set(part.map((i) => src[i]!)), members: part });
-          }
-        }
-      } catch {
-        sets = null; // no prefilter: every detector scans
-      }
-    }
-    this.sets = sets;
+    this.prefilter = this.compiled.length > 1 ? compilePrefilter(this.detectors) : null;
+    this.sets = this.prefilter ? [...this.prefilter.windowed, ...this.prefilter.whole] : null;
   }
 
   /** The same detectors (nothing recompiled) with another mode; the allowlist is kept. */
@@ -397,6 +474,20 @@ export interface ScannerOptions {
   maxMatchBytes?: number;
   /** Called for every redaction as it is emitted (offsets from the start of the stream). */
   onFinding?: (f: Finding) => void;
+  /** @internal tests: the prefilter's windows all this size (default: WINDOW_MIN …
+   *  WINDOW_MAX), and runs searched with this margin (default VIEW_MARGIN). */
+  windowBytes?: number;
+  viewMargin?: number;
+}
+
+/** Compiles a detector's startFromEnd (see Compiled). */
+function startFromEnd(c: Compiled): RE2Instance | null {
+  try {
+    c.startFromEnd = new RE2(`(?:${c.det.regex})\\z`);
+  } catch {
+    c.startFromEnd = null; // too big for RE2: search() from where the scan was
+  }
+  return c.startFromEnd;
 }
 
 /** Bytes at the end of `b` that are an incomplete UTF-8 character (0–3). */
@@ -424,15 +515,13 @@ function holdFrom(re: RE2Instance, Q: Buffer, from: number, base: number): numbe
 
 const byHit = (a: Hit, b: Hit): number => a.start - b.start || b.end - b.start - (a.end - a.start) || a.det - b.det;
 
-/** Detectors with a match somewhere in a buffer (1 = yes); null: unknown, run them all. */
-type Flagged = (Uint8Array & { count: number }) | null;
-
-/** Slice size when a chunk holds matches of many detectors (see feed()). */
-const SLICE = 8 * 1024;
-/** More detectors than this matching somewhere in a chunk: decide it slice by slice. */
-const SLICE_WHEN_FLAGGED = 4;
-/** No slicing while this much is held back (each slice would rescan it). */
-const SLICE_MAX_HELD = 64 * 1024;
+/** What the prefilter says about a buffer: which detectors can match in it (null: unknown,
+ *  run them all) and, per detector, the runs of windows where (start, end pairs relative to
+ *  the buffer; null: anywhere). */
+interface Flagged {
+  readonly any: Uint8Array;
+  readonly runs: (number[] | null)[];
+}
 
 /** Incremental redaction state over a byte stream (see the header comment). */
 export class Scanner {
@@ -444,8 +533,11 @@ export class Scanner {
   private readonly window: number;
   private readonly onFinding: ((f: Finding) => void) | undefined;
   private done = false;
-  private dense = false; // the last big chunk had matches of many detectors
-  private lastFlagged: Flagged = null; // what the last step scanned
+  private windowSize: number; // the prefilter's next window size (see WINDOW_MIN)
+  private readonly windowMin: number;
+  private readonly windowMax: number;
+  private readonly viewMargin: number;
+  private readonly windowWhole: number;
   private readonly passthrough: boolean; // audit mode: output is the input
   private readonly groupLo: Float64Array; // per hold group: earliest position of interest (scratch)
   /** Number of redactions emitted so far. */
@@ -461,6 +553,12 @@ export class Scanner {
     this.onFinding = opts.onFinding;
     this.passthrough = red.mode === 'audit';
     this.groupLo = new Float64Array(red.holdGroups.length);
+    const fixed = opts.windowBytes !== undefined ? Math.max(1, Math.floor(opts.windowBytes)) : 0;
+    this.windowMin = fixed || WINDOW_MIN;
+    this.windowMax = fixed || WINDOW_MAX;
+    this.windowSize = this.windowMin;
+    this.viewMargin = opts.viewMargin ?? VIEW_MARGIN;
+    this.windowWhole = fixed ? 0 : WINDOW_WHOLE;
   }
 
   /** Bytes received and not yet emitted (held back as a possible secret in progress; always
@@ -487,7 +585,7 @@ export class Scanner {
    *  point may escape). Later chunks continue the stream. */
   flush(): Buffer {
     if (this.done || this.base + this.buf.length === this.emitted) return EMPTY;
-    const out = this.step('force', this.base + this.buf.length, undefined);
+    const out = this.step('force', this.base + this.buf.length);
     this.own();
     return this.passthrough ? EMPTY : out;
   }
@@ -502,53 +600,10 @@ export class Scanner {
   }
 
   private feed(chunk: Buffer, final: boolean): Buffer {
-    const chunkStart = this.base + this.buf.length;
     this.buf = this.buf.length === 0 ? chunk : chunk.length === 0 ? this.buf : Buffer.concat([this.buf, chunk]);
-    const endAbs = this.base + this.buf.length;
-    const parts: Buffer[] = [];
-    if (chunk.length < 2 * SLICE) {
-      parts.push(this.step(final ? 'final' : 'normal', endAbs, undefined));
-    } else {
-      // A big chunk. With matches of many detectors in it, each of them would scan all of it;
-      // decided in slices, each scans only the slices where it can match (the streaming rule
-      // makes the result the same, whatever the slicing). Which way: after a dense chunk,
-      // slices; else the first slice is decided on its own, and only if nothing at all can
-      // match there is the rest prefiltered in one pass and, unless that finds many kinds,
-      // decided whole. So every byte goes through the prefilter once, except in a chunk
-      // whose first slice is clean and whose rest is dense (twice).
-      const seen = new Uint8Array(this.red.compiled.length);
-      let kinds = 0;
-      const note = (f: Flagged) => {
-        if (f === null) kinds = Infinity;
-        else for (let i = 0; i < f.length; i++) if (f[i] && !seen[i]) (seen[i] = 1), kinds++;
-      };
-      let lim = chunkStart + SLICE;
-      let whole = false;
-      if (!this.dense) {
-        parts.push(this.step('normal', lim, undefined));
-        note(this.lastFlagged);
-        lim += SLICE;
-        if (kinds === 0) {
-          const rest = this.flag(this.buf);
-          if (rest !== null && rest.count <= SLICE_WHEN_FLAGGED) {
-            parts.push(this.step(final ? 'final' : 'normal', endAbs, rest));
-            note(rest);
-            whole = true;
-          }
-        }
-      }
-      if (!whole) {
-        for (; lim <= endAbs - SLICE / 2 && lim - SLICE - this.emitted <= SLICE_MAX_HELD; lim += SLICE) {
-          parts.push(this.step('normal', lim, undefined));
-          note(this.lastFlagged);
-        }
-        parts.push(this.step(final ? 'final' : 'normal', endAbs, undefined));
-        note(this.lastFlagged);
-      }
-      this.dense = kinds > SLICE_WHEN_FLAGGED;
-    }
+    const out = this.step(final ? 'final' : 'normal', this.base + this.buf.length);
     this.own();
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return out;
   }
 
   /** Keeps a copy of the retained bytes: they may be a view of the caller's chunk (whose
@@ -557,34 +612,58 @@ export class Scanner {
     if (this.buf.length) this.buf = Buffer.from(this.buf);
   }
 
-  /** Which detectors match anywhere in `P` (one DFA pass per prefilter Set); null: assume
-   *  all. */
-  private flag(P: Buffer): Flagged {
-    const sets = this.red.sets;
-    if (!sets) return null;
-    const f = Object.assign(new Uint8Array(this.red.compiled.length), { count: 0 });
+  /** Where in `P` each detector can match (see Prefilter): the whole-buffer Sets once, the
+   *  windowed ones window by window. null: no prefilter, every detector scans everything. */
+  private flag(P: Buffer): Flagged | null {
+    const pf = this.red.prefilter;
+    if (!pf) return null;
+    const n = this.red.compiled.length;
+    const any = new Uint8Array(n);
+    const runs: (number[] | null)[] = new Array<number[] | null>(n).fill(null);
     try {
-      for (const { set, members } of sets) {
-        const hits = set.match(P);
-        for (const h of hits) f[members[h]!] = 1;
-        f.count += hits.length;
+      for (const { set, members } of pf.whole) for (const h of set.match(P)) any[members[h]!] = 1;
+      if (pf.windowed.length === 0) return { any, runs };
+      const len = P.length;
+      const overlap = pf.overlap;
+      // (a small buffer is one window: fewer calls, and every run is searched whole)
+      let size = len <= this.windowWhole ? len : this.windowSize;
+      for (let ws = 0; ws < len; ) {
+        const we = Math.min(len, ws + size);
+        const input = we + overlap >= len ? (ws === 0 ? P : P.subarray(ws)) : P.subarray(ws, we + overlap);
+        let hit = false;
+        for (const { set, members } of pf.windowed) {
+          for (const h of set.match(input)) {
+            const i = members[h]!;
+            hit = true;
+            const r = runs[i];
+            if (r === null || r === undefined) {
+              any[i] = 1;
+              runs[i] = [ws, we];
+            } else if (r[r.length - 1] === ws) r[r.length - 1] = we;
+            else if (r[r.length - 1] !== we) r.push(ws, we);
+          }
+        }
+        size = hit ? this.windowMin : Math.min(this.windowMax, size * 2);
+        ws = we;
       }
-      return f;
+      this.windowSize = size;
+      return { any, runs };
     } catch {
-      return null; // DFA out of memory: run every detector
+      return null; // DFA out of memory: run every detector everywhere
     }
   }
 
+
+
   /** Decides the data received up to `limit` (absolute). */
-  private step(mode: 'normal' | 'force' | 'final', limit: number, flaggedIn: Flagged | undefined): Buffer {
+  private step(mode: 'normal' | 'force' | 'final', limit: number): Buffer {
     const full = this.buf;
     const base = this.base;
     const P = limit - base === full.length ? full : full.subarray(0, limit - base);
     const absEnd = limit;
     const compiled = this.red.compiled;
     const n = compiled.length;
-    const flagged = flaggedIn === undefined ? this.flag(P) : flaggedIn;
-    this.lastFlagged = flagged;
+    const flagged = this.flag(P);
 
     // Everything before `decided` is final: no detector can be in the middle of a match there.
     let decided = absEnd;
@@ -622,7 +701,8 @@ export class Scanner {
       }
     }
     for (let i = 0; i < n; i++) {
-      if (flagged === null || flagged[i]) this.scanDetector(i, compiled[i]!, P, base, decided);
+      if (flagged === null) this.scanDetector(i, compiled[i]!, P, base, decided, null);
+      else if (flagged.any[i]) this.scanDetector(i, compiled[i]!, P, base, decided, flagged.runs[i]!);
       if (resume[i]! < decided) resume[i] = decided;
     }
 
@@ -687,51 +767,110 @@ export class Scanner {
     return parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts);
   }
 
-  private scanDetector(i: number, c: Compiled, P: Buffer, base: number, hold: number): void {
+  /**
+   * Detector i's matches (Go's FindAll: the leftmost, then on from its end) that start
+   * before `hold`, from where its search stopped; each accepted one goes to `pending`.
+   *
+   * `runs`: the windows where the prefilter says it can match (null: anywhere). Nothing can
+   * start between them (a match has an occurrence of a window pattern in a flagged window,
+   * preceded in the match only by `back` bytes), so the search jumps to the next run,
+   * stepping back over such bytes. A run is searched on a view of the buffer that ends
+   * VIEW_MARGIN after it (a search of the whole buffer would go on to the next match or its
+   * end). The view's answer is the whole buffer's unless a match could still be in progress
+   * at the view's end: the detector's prefix regex (`pre`, a reverse search from the view's
+   * end) gives the leftmost position from which that could be, `open`; nothing the view did
+   * not find starts before it, and a match the view found before it is found whole. Past
+   * that, the whole buffer is searched.
+   */
+  private scanDetector(i: number, c: Compiled, P: Buffer, base: number, hold: number, runs: readonly number[] | null): void {
     const re = c.re;
     const det = c.det;
     const locate = det.locate;
     const group = locate ? undefined : det.secretGroup || undefined; // 0: the whole match
     const allow = this.red.allow;
     const fixed = c.fixedLen;
-    let from = this.resume[i]!;
-    re.lastIndex = from - base;
+    const len = P.length;
+    const back = runs === null ? null : this.red.prefilter!.back[i]!;
+    const pre = c.pre;
+    let x = this.resume[i]! - base; // where the search goes on (offsets relative to P)
+    let r = 0; // the current run: runs[r] … runs[r + 1]
+    let open = -1; // for the current view: see above (-1: not known yet)
+    let whole = false; // search the whole buffer this time (the view could not tell)
     for (;;) {
-      let s: number;
-      let e: number;
+      let viewEnd = len;
+      if (runs !== null && !whole) {
+        while (r < runs.length && runs[r + 1]! <= x) {
+          r += 2;
+          open = -1;
+        }
+        if (r >= runs.length) break; // no flagged window from here on: no match starts here
+        const ws = runs[r]!;
+        if (ws > x) {
+          let t = ws;
+          if (back !== null) while (t > x && back[P[t - 1]!]) t--;
+          x = t;
+        }
+        if (pre !== null && runs[r + 1]! + this.viewMargin < len) {
+          // (never inside a UTF-8 character: its first bytes alone match nothing)
+          viewEnd = runs[r + 1]! + this.viewMargin;
+          while (viewEnd < len && (P[viewEnd]! & 0xc0) === 0x80) viewEnd++;
+        }
+      }
+      const V = viewEnd === len ? P : P.subarray(0, viewEnd);
+      re.lastIndex = x;
+      let s = -1;
+      let e = -1;
       let m: { index: number; 0: Buffer } | null = null;
       if (fixed) {
-        if (!re.test(P)) break;
-        e = base + re.lastIndex;
-        s = e - fixed;
+        if (re.test(V)) {
+          e = re.lastIndex;
+          s = e - fixed;
+        }
       } else if (c.cheapStart) {
-        const at = re.lastIndex;
-        if (!re.test(P)) break;
-        e = base + re.lastIndex;
-        s = base + at + re.search(at === 0 ? P : P.subarray(at));
+        if (re.test(V)) {
+          e = re.lastIndex;
+          const rev = c.startFromEnd === undefined ? startFromEnd(c) : c.startFromEnd;
+          const b = rev !== null && (!c.endWord || !isWordByte(V[e])) ? rev.search(V.subarray(x, e)) : -1;
+          s = x + (b >= 0 ? b : re.search(x === 0 ? V : V.subarray(x)));
+        }
       } else {
-        m = re.exec(P);
-        if (m === null) break;
-        s = base + m.index;
-        e = s + m[0].length;
+        m = re.exec(V);
+        if (m !== null) {
+          s = m.index;
+          e = s + m[0].length;
+        }
       }
-      if (s >= hold) break; // may still change with the next bytes
+      if (viewEnd < len) {
+        if (open < x) {
+          const h = pre!.search(P.subarray(x, viewEnd));
+          open = h < 0 ? x : x + h;
+        }
+        if (s < 0 || s >= open) {
+          // nothing starts in [x, open); from there on only the whole buffer can tell
+          x = open;
+          if (s >= 0 || open < runs![r + 1]!) whole = true;
+          continue;
+        }
+      }
+      whole = false;
+      if (s < 0) break;
+      if (base + s >= hold) break; // may still change with the next bytes
       if (e === s) {
         // empty match: nothing to redact; step over one byte (Go's FindAll does the same)
-        from = s + 1;
-        this.resume[i] = from;
-        if (from > base + P.length) break;
-        re.lastIndex = from - base;
+        x = s + 1;
+        this.resume[i] = base + x;
+        if (x > len) break;
         continue;
       }
-      this.resume[i] = e;
+      this.resume[i] = base + e;
+      x = e;
       let gs = s;
       let ge = e;
       if (locate) {
-        const span = locate(P, s - base, e - base);
+        const span = locate(P, s, e);
         if (!span) continue;
-        gs = base + span[0];
-        ge = base + span[1];
+        gs = span[0];
+        ge = span[1];
         if (ge <= gs) continue;
       } else if (group !== undefined) {
         const indices = (m as unknown as { indices?: ([number, number] | undefined)[] }).indices;
@@ -739,13 +878,13 @@ export class Scanner {
         if (typeof group === 'number') idx = indices?.[group];
         else for (const g of group) if ((idx = indices?.[g])) break;
         if (!idx) continue;
-        gs = base + idx[0];
-        ge = base + idx[1];
+        gs = idx[0];
+        ge = idx[1];
         if (ge === gs) continue;
       }
-      if (det.validate && !det.validate(P, gs - base, ge - base, s - base, e - base)) continue;
-      if (allow && (allow.allows(P, gs - base, ge - base) || ((gs !== s || ge !== e) && allow.allows(P, s - base, e - base)))) continue;
-      this.pending.push({ start: gs, end: ge, det: i });
+      if (det.validate && !det.validate(P, gs, ge, s, e)) continue;
+      if (allow && (allow.allows(P, gs, ge) || ((gs !== s || ge !== e) && allow.allows(P, s, e)))) continue;
+      this.pending.push({ start: base + gs, end: base + ge, det: i });
     }
   }
 }

@@ -18,7 +18,9 @@
 // understand makes it return null, and the caller falls back to holding a full window.
 
 type Node =
-  | { t: 'empty'; assert?: boolean } // assert: a zero-width assertion (^ $ \b \B \A \z)
+  // assert: a zero-width assertion (^ $ \b \B \A \z); at: what it looks at — 'start' (^ \A, a
+  // position's left side only), 'end' ($ \z: its right side), 'word' (\b \B: both sides)
+  | { t: 'empty'; assert?: boolean; at?: 'start' | 'end' | 'word' }
   | { t: 'atom'; src: string; one?: boolean } // one: always exactly one byte
   | { t: 'cat'; items: Node[] }
   | { t: 'alt'; items: Node[] }
@@ -30,7 +32,9 @@ interface Flags {
 }
 
 const EMPTY: Node = { t: 'empty' };
-const ASSERT: Node = { t: 'empty', assert: true };
+const ASSERT_START: Node = { t: 'empty', assert: true, at: 'start' };
+const ASSERT_END: Node = { t: 'empty', assert: true, at: 'end' };
+const ASSERT_WORD: Node = { t: 'empty', assert: true, at: 'word' };
 
 class Unsupported extends Error {}
 
@@ -120,9 +124,11 @@ class Parser {
         this.pos++;
         return { t: 'atom', src: this.flags.s ? '(?s:.)' : '.' };
       case '^':
+        this.pos++;
+        return ASSERT_START;
       case '$':
         this.pos++;
-        return ASSERT;
+        return ASSERT_END;
       case '\\':
         return this.escape();
       case '*':
@@ -227,9 +233,11 @@ class Parser {
     switch (e) {
       case 'b':
       case 'B':
+        return ASSERT_WORD;
       case 'A':
+        return ASSERT_START;
       case 'z':
-        return ASSERT;
+        return ASSERT_END;
       case 'd':
       case 'D':
       case 's':
@@ -413,6 +421,37 @@ export function hasLeadingAssertion(source: string): boolean {
   }
 }
 
+function assertions(n: Node, out: Set<string>): Set<string> {
+  if (n.t === 'empty') {
+    if (n.assert) out.add(n.at ?? 'end');
+  } else if (n.t === 'cat' || n.t === 'alt') for (const x of n.items) assertions(x, out);
+  else if (n.t === 'rep') assertions(n.node, out);
+  return out;
+}
+
+/**
+ * Whether a match's start can be found from its end alone, by `(?:R)\z` searched on the bytes
+ * from where the search began (`from`) to the match's end `e` (a reverse DFA over about the
+ * match: a forward search again from `from` costs the whole distance). Such a view hides the
+ * bytes before `from` and after `e`, so it finds the leftmost start s ≥ from of a match ending
+ * at e — the forward search's own start (any earlier one would have been found first) — as
+ * long as no assertion reads outside the view differently:
+ *  - none at the match's start (hasLeadingAssertion false), the caller's business;
+ *  - 'none': no assertion at its end either (no $ or \z; ^ and \A never hold there);
+ *  - 'word': \b or \B may be tested at e: the same in the view only when the byte after e is
+ *    not a word byte (or there is none), which the caller checks per match;
+ *  - null: $ or \z, or syntax this parser does not know: not usable.
+ */
+export function endAssertions(source: string): 'none' | 'word' | null {
+  try {
+    const kinds = assertions(new Parser(source).parse(), new Set());
+    return kinds.has('end') ? null : kinds.has('word') ? 'word' : 'none';
+  } catch (err) {
+    if (err instanceof Unsupported) return null;
+    throw err;
+  }
+}
+
 /** The length in bytes of every match of `source` when it is always the same (e.g.
  *  `AKIA[0-9A-Z]{16}` → 20), else null. Lets the scanner find a match's start from its end. */
 export function fixedByteLength(source: string): number | null {
@@ -503,4 +542,253 @@ export function leadingRegexSource(source: string, need: number): string | null 
     if (err instanceof Unsupported) return null;
     throw err;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Window patterns: where in a buffer a detector can match, window by window
+//
+// The redactor's prefilter runs one RE2.Set over a buffer in windows, each window's input
+// extended by a fixed overlap, and then scans a detector only in the windows its Set members
+// matched (redactor.ts). That is exact when every match of the detector's regex R contains,
+// at a position q, an occurrence of one of its members that is at most overlap + 1 bytes long,
+// and every byte between the match's start s and q is in a known class (`back`): then the
+// window holding q is flagged, and a scan that jumps to a flagged window only has to step
+// back over bytes of that class to find every start. Members are built from the leading part
+// of R (leadingRegexSource): items that can be empty or are unbounded at its start are moved
+// to `back` (email: `[A-Za-z0-9._%+-]+` before the @), and what is left is cut to a bounded
+// length. An unbounded run of one atom inside it (`password[ \t]*=`) is kept in a member of
+// its own, and a second, bounded member (`password[ \t]{K}`) covers the occurrences too long
+// to fit in a window's overlap.
+
+/** Most bytes an atom can match: 1 for single-byte atoms; an ASCII letter or class under
+ *  (?i) can also match K (U+212A, 3 bytes) or ſ (U+017F, 2 bytes); anything else up to 4. */
+function atomMaxBytes(n: Node & { t: 'atom' }): number {
+  if (n.one) return 1;
+  const inner = n.src.startsWith('(?i:') && n.src.endsWith(')') ? n.src.slice(4, -1) : n.src;
+  if (/^[A-Za-z0-9]$/.test(inner)) return /^[ks]$/i.test(inner) ? 3 : 1;
+  const hex = /^\\x\{([0-9a-f]+)\}$/.exec(inner);
+  if (hex) return parseInt(hex[1]!, 16) < 0x80 ? 1 : 4;
+  if (asciiClass(inner)) return classHasKS(inner) ? 3 : 1;
+  return 4;
+}
+
+/** Whether an ASCII bracket class (see asciiClass) contains k, K, s or S (which (?i) extends
+ *  to multi-byte characters), or may: \w, a POSIX class, an escape it does not know. */
+function classHasKS(cls: string): boolean {
+  const body = cls.slice(1, -1);
+  const ks = [0x4b, 0x53, 0x6b, 0x73];
+  let prev = -1;
+  for (let i = 0; i < body.length; i++) {
+    let c = body.charCodeAt(i);
+    if (body[i] === '[' && body[i + 1] === ':') return true;
+    if (body[i] === '\\') {
+      const e = body[++i];
+      if (e === undefined || /[A-Za-z]/.test(e) && !'tnrfv'.includes(e)) {
+        if (e === 'd' || e === 's') {
+          prev = -1;
+          continue;
+        }
+        return true; // \w or something this does not know
+      }
+      c = e === 't' ? 9 : e === 'n' ? 10 : e === 'r' ? 13 : e === 'f' ? 12 : e === 'v' ? 11 : e.charCodeAt(0);
+    } else if (body[i] === '-' && prev >= 0 && i + 1 < body.length) {
+      let hi = body.charCodeAt(++i);
+      if (body[i] === '\\') {
+        const e = body[++i];
+        if (e === undefined || /[A-Za-z]/.test(e)) return true;
+        hi = e.charCodeAt(0);
+      }
+      if (ks.some((k) => k >= prev && k <= hi)) return true;
+      prev = -1;
+      continue;
+    }
+    if (ks.includes(c)) return true;
+    prev = c;
+  }
+  return false;
+}
+
+/** A bracket class of printable ASCII characters, not negated, without escapes that reach
+ *  past ASCII (its matches are ASCII, or K/ſ under (?i)). */
+const asciiClass = (src: string): boolean => src.startsWith('[') && !src.startsWith('[^') && /^[\x20-\x7e]*$/.test(src) && !/\\[pPxuWSDC0-7]|\[:\^/.test(src);
+
+/** Most bytes a node can match (Infinity: unbounded). */
+function maxBytes(n: Node): number {
+  switch (n.t) {
+    case 'empty':
+      return 0;
+    case 'atom':
+      return atomMaxBytes(n);
+    case 'cat':
+      return n.items.reduce((a, x) => a + maxBytes(x), 0);
+    case 'alt':
+      return Math.max(0, ...n.items.map(maxBytes));
+    case 'rep': {
+      const m = maxBytes(n.node);
+      return m === 0 || n.max === 0 ? 0 : n.max === Infinity ? Infinity : m * n.max;
+    }
+  }
+}
+
+const cat = (items: Node[]): Node => (items.length === 1 ? items[0]! : items.length === 0 ? EMPTY : { t: 'cat', items });
+
+/** A prefix pattern of `n` (every match of `n` begins with a match of it) of at most `cap`
+ *  bytes. */
+function bound(n: Node, cap: number): Node {
+  switch (n.t) {
+    case 'empty':
+      return EMPTY;
+    case 'atom':
+      return atomMaxBytes(n) <= cap ? n : EMPTY;
+    case 'alt':
+      return { t: 'alt', items: n.items.map((x) => bound(x, cap)) };
+    case 'rep': {
+      if (maxBytes(n) <= cap) return n;
+      if (n.min === 0) return EMPTY;
+      const per = maxBytes(n.node);
+      const k = per > 0 && per !== Infinity ? Math.min(n.min, Math.floor(cap / per)) : 0;
+      return k >= 1 ? { t: 'rep', node: n.node, min: k, max: k } : bound(n.node, cap);
+    }
+    case 'cat': {
+      const items: Node[] = [];
+      let len = 0;
+      for (const x of n.items) {
+        const m = maxBytes(x);
+        if (len + m <= cap) {
+          items.push(x);
+          len += m;
+          continue;
+        }
+        items.push(bound(x, cap - len));
+        break;
+      }
+      return cat(items);
+    }
+  }
+}
+
+/** How much further than `need` a leading part may go to reach past such a run. */
+const EXTEND_BYTES = 4;
+
+/** What a member keeps after an unbounded run (`=` after `password[ \t]*`). */
+const REST_BYTES = 16;
+
+/** The members for one leading part (see above): itself cut to `cap` bytes, or, when the cut
+ *  falls on an unbounded run of one atom with something after it, the part with the run
+ *  plus a member for runs too long for the overlap. */
+function members(lead: Node, cap: number, overlap: number): Node[] {
+  if (lead.t !== 'cat') return [bound(lead, cap)];
+  const acc: Node[] = [];
+  let len = 0;
+  for (let i = 0; i < lead.items.length; i++) {
+    const x = lead.items[i]!;
+    const m = maxBytes(x);
+    if (len + m <= cap) {
+      acc.push(x);
+      len += m;
+      continue;
+    }
+    if (len > 0 && x.t === 'rep' && x.max === Infinity && x.node.t === 'atom') {
+      const after = cat(lead.items.slice(i + 1));
+      let rest = bound(after, REST_BYTES);
+      if (minBytes(rest) === 0 && !nullable(after)) {
+        // the bounded part can be empty (`(?:\.x+)*\.` …): what comes next starts with one of
+        // a few atoms at least
+        const first = firstAtoms(after, new Map());
+        if (first.size) rest = first.size === 1 ? [...first.values()][0]! : { t: 'alt', items: [...first.values()] };
+      }
+      const r = maxBytes(rest);
+      if (r > 0 && minBytes(rest) > 0) {
+        // An occurrence of acc·x·rest longer than overlap + 1 has at least n copies of the atom.
+        // (Only one such run per member, of one atom: several runs, or runs of several kinds of
+        // byte, multiply the states of the Set's DFA — measured: 7× slower on the corpus.)
+        const per = atomMaxBytes(x.node);
+        const n = Math.max(x.min, Math.ceil(Math.max(0, overlap + 2 - len - r) / per));
+        return [cat([...acc, x, rest]), cat([...acc, { t: 'rep', node: x.node, min: n, max: n }])];
+      }
+    }
+    acc.push(bound(x, cap - len));
+    break;
+  }
+  return [cat(acc)];
+}
+
+/** The atoms a non-empty match of `n` can begin with. */
+function firstAtoms(n: Node, out: Map<string, Node & { t: 'atom' }>): Map<string, Node & { t: 'atom' }> {
+  switch (n.t) {
+    case 'atom':
+      out.set(n.src, n);
+      break;
+    case 'alt':
+      for (const x of n.items) firstAtoms(x, out);
+      break;
+    case 'rep':
+      if (n.max > 0) firstAtoms(n.node, out);
+      break;
+    case 'cat':
+      for (const x of n.items) {
+        firstAtoms(x, out);
+        if (!nullable(x)) break;
+      }
+      break;
+  }
+  return out;
+}
+
+/** The atoms `n` is made of. */
+function atomsOf(n: Node, out: Map<string, Node & { t: 'atom' }>): void {
+  if (n.t === 'atom') out.set(n.src, n);
+  else if (n.t === 'cat' || n.t === 'alt') for (const x of n.items) atomsOf(x, out);
+  else if (n.t === 'rep') atomsOf(n.node, out);
+}
+
+export interface WindowPattern {
+  /** RE2 sources: a window is flagged when one of them matches in it. */
+  members: { source: string; maxBytes: number }[];
+  /** What can come before a member's occurrence in a match: the atoms (regex sources; the
+   *  bytes they match form the class to step back over), and whether one of them may match
+   *  more than one byte (then every byte ≥ 0x80 is in the class). null: the occurrence
+   *  starts the match. */
+  back: { atoms: string[]; nonAscii: boolean } | null;
+}
+
+/**
+ * Members for the windowed prefilter (see above) for `source`: every match contains an
+ * occurrence of one of them, preceded in the match only by bytes the `back` atoms match.
+ * Members whose `maxBytes` is Infinity come with a bounded partner covering their long
+ * occurrences; the bounded ones are at most max(cap, overlap + 1) bytes. `need`: how much of
+ * the pattern to keep, as for leadingRegexSource. null when the syntax is not understood,
+ * or when a member could match the empty string (it would flag every window).
+ */
+export function windowPatternOf(source: string, need: number, cap: number, overlap: number): WindowPattern | null {
+  let root: Node;
+  try {
+    root = new Parser(source).parse();
+  } catch (err) {
+    if (err instanceof Unsupported) return null;
+    throw err;
+  }
+  const out: Node[] = [];
+  const back = new Map<string, Node & { t: 'atom' }>();
+  for (const branch of root.t === 'alt' ? root.items : [root]) {
+    const items = (branch.t === 'cat' ? branch.items : [branch]).filter((x) => x.t !== 'empty');
+    let j = 0;
+    while (j < items.length - 1 && j < 3 && (nullable(items[j]!) || maxBytes(items[j]!) === Infinity)) j++;
+    for (let k = 0; k < j; k++) atomsOf(items[k]!, back);
+    const rest = cat(items.slice(j));
+    let ms = members(leading(rest, need), cap, overlap);
+    // A few more bytes may reach past a run of blanks to what makes the pattern selective
+    // (`api_key` → `api_key[ \t]*=`): then take them.
+    for (let more = 1; more <= EXTEND_BYTES && ms.length === 1; more++) {
+      const longer = members(leading(rest, need + more), cap, overlap);
+      if (longer.length > 1) ms = longer;
+    }
+    out.push(...ms);
+  }
+  if (out.some(nullable)) return null;
+  const atoms = [...back.values()];
+  return {
+    members: out.map((n) => ({ source: ser(n), maxBytes: maxBytes(n) })),
+    back: atoms.length ? { atoms: atoms.map((a) => a.src), nonAscii: atoms.some((a) => atomMaxBytes(a) > 1) } : null,
+  };
 }
