@@ -55,6 +55,11 @@ describe('fallback mode without seccomp user-notify or ptrace', { skip }, () => 
     assert.match(r.stdout, /rc=1/);
     assert.equal(existsSync(f), true);
   });
+  it('the server\'s pid-namespace marker is not in the session: a nested shell would go to the server to be pre-checked, not run at once', async () => {
+    const r = await sh(`cat ${server().runDir}/server.pidns; echo rc=$?`);
+    assert.doesNotMatch(r.stdout, /pid:\[/);
+    assert.match(r.stdout, /rc=1/);
+  });
   it('opaque commands are refused (nothing could check them at exec time)', async () => {
     const r = await sh('X=id; $X');
     assert.equal(r.exit_code, 126);
@@ -66,6 +71,10 @@ describe('full mode on a plain host (server as in a Daytona image, API session i
 
   it('runs in full mode', async () => {
     assert.match(await eventsOf(server(), 'server_start', /"security_mode":"full"/), /"security_mode":"full"/);
+  });
+  it('the server\'s pid-namespace marker is bound into the session (execs are intercepted, so a nested shim runs the real shell)', async () => {
+    const r = await sh(`cat ${server().runDir}/server.pidns; echo rc=$?`);
+    assert.match(r.stdout, /^pid:\[\d+\]\nrc=0\n$/);
   });
   it('a delete in the workspace goes to the trash inside it, which the command cannot see', async () => {
     const f = join(server().workspace, 'doomed.txt');
