@@ -117,42 +117,45 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
         held.refuse();
         return EXIT_DENIED;
       }
-      return startWhenRecorded(held, () => begin(approvedRules(d)));
+      return whenReady(recorded(), () => begin(approvedRules(d)), auditRefusal, held).status;
     });
     return { commandId, decision: summary, running: held, status };
   }
   if (!ctx.audit.flush) return begin(new Set());
-  const held = new HeldRunning();
-  return { commandId, decision: summary, running: held, status: startWhenRecorded(held, () => begin(new Set())) };
+  return whenReady(recorded(), () => begin(new Set()), auditRefusal);
 
   /**
-   * Starts the command once every audit event recorded so far (its decision, and an approval,
-   * included) is on disk: a command never runs while its decision could still be lost. If the
-   * log cannot write it, the command is refused. Until then `held` stands in for it.
+   * Resolves once every audit event recorded so far (its decision, and an approval, included)
+   * is on disk: a command never runs while its decision could still be lost.
    */
-  function startWhenRecorded(held: HeldRunning, go: () => GovernedRun): Promise<number> {
-    return (ctx.audit.flush?.() ?? Promise.resolve()).then(
+  function recorded(): Promise<void> {
+    return ctx.audit.flush?.() ?? Promise.resolve();
+  }
+
+  /**
+   * The command held until `ready` settles (its stdin kept, a fatal signal cancelling it), then
+   * started by `go`; refused with `failure`'s message if `ready` rejects.
+   */
+  function whenReady(ready: Promise<unknown>, go: () => GovernedRun, failure: (err: Error) => string, held = new HeldRunning()): GovernedRun {
+    const status = ready.then(
       () => {
         if (held.cancelled) {
           held.refuse(); // the caller ended the command before it started
           return EXIT_DENIED;
         }
-        return follow(held, go());
+        const run = go();
+        if (run.running) held.attach(run.running);
+        else held.refuse();
+        return run.status;
       },
       (err: Error) => {
         count('denied');
-        io.stderr(Buffer.from(auditRefusal(err)));
+        io.stderr(Buffer.from(failure(err)));
         held.refuse();
         return EXIT_DENIED;
       },
     );
-  }
-
-  /** The held stand-in follows the real command, or ends refused when there is none. */
-  function follow(held: HeldRunning, run: GovernedRun): Promise<number> {
-    if (run.running) held.attach(run.running);
-    else held.refuse();
-    return run.status;
+    return { commandId, decision: summary, running: held, status };
   }
 
   /**
@@ -168,25 +171,11 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
       return refuse(`agentsh: command refused: the workspace's FUSE view: ${(err as Error).message}\n`);
     }
     if (!(view instanceof Promise)) return start(approved);
-    const held = new HeldRunning();
-    const status = view.then(
-      () => {
-        if (held.cancelled) {
-          held.refuse(); // the caller ended the command while the view was mounted
-          return EXIT_DENIED;
-        }
-        return follow(held, start(approved));
-      },
-      (err: Error) => {
-        // Destroying the session takes its view down mid-mount: say that, not the mount's error.
-        if (session.ended) return follow(held, start(approved));
-        count('denied');
-        io.stderr(Buffer.from(`agentsh: command refused: the workspace's FUSE view could not be mounted: ${err.message}\n`));
-        held.refuse();
-        return EXIT_DENIED;
-      },
-    );
-    return { commandId, decision: summary, running: held, status };
+    // Destroying the session takes its view down mid-mount: start() then says so, not the mount's error.
+    const mounted = view.catch((err: Error) => {
+      if (!session.ended) throw err;
+    });
+    return whenReady(mounted, () => start(approved), (err) => `agentsh: command refused: the workspace's FUSE view could not be mounted: ${err.message}\n`);
   }
 
   /** approved: the rules a human approved for this command (its direct execs are covered). */
