@@ -10,6 +10,7 @@ import { homesNamedBy, lintPolicy } from '../policy/lint.js';
 import { configOrDefaults, loadSettings, openPolicy } from './context.js';
 import { parsePort, runQuery, toJson, toText, type Query } from './explain.js';
 import { CliError, EXIT, printDiagnostics, runReporting, writeJson } from './output.js';
+import type { Diagnostic } from '../util/diagnostics.js';
 import { loadCases, runCases } from './policy-test.js';
 import { shimCommand } from '../shim/install.js';
 import { registerAuditCommands } from './audit-cmds.js';
@@ -87,12 +88,13 @@ function buildProgram(setExit: (code: number) => void): Command {
         // ${HOME} is the session user's home: unless --var HOME was given, the homes the policy
         // names are linted too, and what only they show is reported with the HOME that shows it.
         if (!o.var.some((v) => v.startsWith('HOME='))) {
-          const seen = new Set(findings.map((f) => `${f.line}:${f.column}:${f.code}`));
+          const place = (f: Diagnostic) => `${f.line}:${f.column}:${f.code}`;
+          const seen = new Set(findings.map(place));
           for (const home of homesNamedBy(ctx.loaded.doc).filter((h) => h !== ctx.vars.HOME)) {
             const other = openPolicy(arg, { vars: [...o.var, `HOME=${home}`], ...(o.config ? { config: o.config } : {}) });
             for (const f of lint(other)) {
-              if (seen.has(`${f.line}:${f.column}:${f.code}`)) continue;
-              seen.add(`${f.line}:${f.column}:${f.code}`);
+              if (seen.has(place(f))) continue;
+              seen.add(place(f));
               findings.push({ ...f, message: `${f.message} — with \${HOME}=${home}, the home of sessions run as that user (the policy names it)` });
             }
           }

@@ -41,6 +41,19 @@ export interface AuditRecorder {
   onFailure?(cb: (message: string) => void): void;
 }
 
+/**
+ * Records an event that follows something already done (a command's start or end, a
+ * connection's end, a daemon's report). Once the log has latched failed it has said so, and
+ * the server has ended what runs: the caller goes on instead of throwing out of a callback.
+ */
+export function recordAfter(audit: AuditRecorder, event: AuditRecord): void {
+  try {
+    audit.record(event);
+  } catch {
+    // the log's own failure report stands for it
+  }
+}
+
 export interface ServerContext {
   config: ResolvedConfig;
   sessions: SessionManager;

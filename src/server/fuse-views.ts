@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
 import { DEFAULT_DEFERRED_MARKER, fuseAvailable, fuseConfigState, fuseViewSettings, startWorkspaceView, type WorkspaceView } from '../fuse/workspace-view.js';
-import type { ServerContext } from './context.js';
+import { recordAfter, type ServerContext } from './context.js';
 import type { SecurityMode } from './sandbox-runtime.js';
 import type { Session } from './sessions.js';
 import { sessionTrash } from './trash.js';
@@ -76,12 +76,7 @@ export class FuseViews {
     this.views.set(session.id, entry);
     const trash = sessionTrash(this.ctx, session);
     const record = (type: string, e: { decision: string; rule: string; message?: string; policy_decision?: string; fields: Record<string, unknown> }) => {
-      try {
-        this.ctx.audit.record({ type, session_id: session.id, decision: e.decision, rule: e.rule, ...(e.policy_decision ? { policy_decision: e.policy_decision } : {}), ...(e.message ? { message: this.ctx.redactText(e.message) } : {}), fields: { ...e.fields, enforced_by: 'fuse' } });
-      } catch {
-        // The log latched failed and said so (new commands are refused); the daemon's report
-        // must not become an uncaught exception that takes the server down.
-      }
+      recordAfter(this.ctx.audit, { type, session_id: session.id, decision: e.decision, rule: e.rule, ...(e.policy_decision ? { policy_decision: e.policy_decision } : {}), ...(e.message ? { message: this.ctx.redactText(e.message) } : {}), fields: { ...e.fields, enforced_by: 'fuse' } });
     };
     entry.starting = (async () => {
       if (cur?.view) await cur.view.stop().catch(() => {});

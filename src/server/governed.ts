@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PolicyDecision } from '../policy/decision.js';
 import type { ShellDecision } from '../policy/engine.js';
-import type { ServerContext } from './context.js';
+import { recordAfter, type AuditRecord, type ServerContext } from './context.js';
 import { childEnv, denialMessage, EXIT_DENIED, launch, precheck, type LaunchIO, type Running } from './exec.js';
 import type { CommandResources } from '../sandbox/resources.js';
 import { fileIntents } from './file-intents.js';
@@ -52,13 +52,7 @@ export function runGoverned(ctx: ServerContext, session: Session, req: GovernedR
   };
   // Events after the decision: an audit failure must not lose track of a refusal or of a
   // running command (the log latched failed and said so; new commands are refused).
-  const note = (e: Parameters<ServerContext['audit']['record']>[0]) => {
-    try {
-      ctx.audit.record(e);
-    } catch {
-      // recorded as the log's failure
-    }
-  };
+  const note = (e: AuditRecord) => recordAfter(ctx.audit, e);
   // Nothing runs unless its decision can be recorded: an audit log that cannot be written
   // (disk full, I/O error) refuses every command, with the reason, and the server keeps serving.
   try {

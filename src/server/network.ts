@@ -15,7 +15,7 @@ import { NetGateway } from '../net/gateway.js';
 import { SessionProxy } from '../net/proxy.js';
 import { resolverFromSettings } from '../net/resolver.js';
 import { DEFAULT_NET_SETTINGS, type NetSession, type NetSettings } from '../net/types.js';
-import type { ServerContext } from './context.js';
+import { recordAfter, type ServerContext } from './context.js';
 import type { NetworkState } from './sandbox-runtime.js';
 import type { Session } from './sessions.js';
 
@@ -65,12 +65,7 @@ export async function startSessionNetwork(ctx: ServerContext, opts: { reservedPo
         audit: (type, decision, rule, message, fields) => {
           const redacted = { ...fields };
           if (typeof redacted.url === 'string') redacted.url = ctx.redactText(redacted.url);
-          try {
-            ctx.audit.record({ type, session_id: s.id, decision, rule, message: ctx.redactText(message), fields: redacted });
-          } catch {
-            // The log latched failed and said so (new commands are refused); a connection's
-            // end must not become an uncaught exception that takes the server down.
-          }
+          recordAfter(ctx.audit, { type, session_id: s.id, decision, rule, message: ctx.redactText(message), fields: redacted });
         },
         approve: async (d, target) => {
           if (!ctx.approvals) return false;

@@ -12,7 +12,7 @@ import type { OpaqueMode } from '../policy/engine.js';
 import { parseHostPort } from '../config/load.js';
 import { buildLauncher } from '../sandbox/launcher.js';
 import { apiHandler, type ApiState } from './api.js';
-import type { AuditRecorder, ServerContext } from './context.js';
+import { recordAfter, type AuditRecorder, type ServerContext } from './context.js';
 import type { OutputFilter } from './exec.js';
 import { defaultRunDir, runPaths, type RunPaths } from './paths.js';
 import { SessionManager } from './sessions.js';
@@ -115,13 +115,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   if (config.approvals.enabled) {
     ctx.approvals = new ApprovalManager({
-      audit: (r) => {
-        try {
-          ctx.audit.record({ ...r, message: ctx.redactText(r.message) });
-        } catch {
-          // the log latched failed and said so; approvals still resolve (a timer must not throw)
-        }
-      },
+      audit: (r) => recordAfter(ctx.audit, { ...r, message: ctx.redactText(r.message) }), // approvals still resolve
       journal: join(runDir, 'approvals.json'),
       onPending: (a) => log(`agentsh: approval ${a.id} pending (${a.kind}, rule ${a.rule}): ${a.target} — agentsh approve resolve ${a.id} allow|deny`),
     });
@@ -167,11 +161,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Never silent: a file rule the kernel can't fully enforce in a session is said when its plan is built.
   sandbox.onPlanGaps((session, gaps) => {
     for (const g of gaps) log(`agentsh: session ${session.id}: ${g}`);
-    try {
-      ctx.audit.record({ type: 'audit_warning', session_id: session.id, message: `file rules not fully kernel-enforced: ${gaps.length}`, fields: { not_kernel_enforced: gaps, workspace: session.workspace } });
-    } catch {
-      // the log latched failed and said so; the command is refused at its own record
-    }
+    recordAfter(ctx.audit, { type: 'audit_warning', session_id: session.id, message: `file rules not fully kernel-enforced: ${gaps.length}`, fields: { not_kernel_enforced: gaps, workspace: session.workspace } });
   });
   const fuse = fuseViews.state();
   if (modes.mode === 'landlock' && config.sandbox.enabled !== false) {

@@ -21,13 +21,18 @@ function runtimeAjv(): AjvClass {
   return ajv;
 }
 
+/** The schema compiled by Ajv now, never a generated validator (test/schema-validators compares the two). */
+export function compileAtRunTime(schema: TSchema): ValidateFunction {
+  return runtimeAjv().compile(schema);
+}
+
 const compiled = new WeakMap<TSchema, ValidateFunction>();
 
 function validatorFor(schema: TSchema): ValidateFunction {
   let fn = compiled.get(schema);
   if (!fn) {
     const hash = schemaHash(schema);
-    fn = Object.values(generated).find((g) => g.schemaHash === hash)?.validate ?? runtimeAjv().compile(schema);
+    fn = Object.values(generated).find((g) => g.schemaHash === hash)?.validate ?? compileAtRunTime(schema);
     compiled.set(schema, fn);
   }
   return fn;
