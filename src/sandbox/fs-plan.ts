@@ -70,6 +70,9 @@ export interface FsUnenforced {
   userSpace: string | null;
 }
 
+/** How the warnings about each notKernelEnforced entry begin (the server surfaces exactly those). */
+export const NOT_KERNEL_ENFORCED = 'not kernel-enforced: ';
+
 export interface FsPlan {
   grants: FsGrant[];
   denied: FsDenial[];
@@ -567,7 +570,7 @@ class Planner {
       const what = g.gap === 'new-names'
         ? `creating (or renaming to) a name matching ${globs} under ${where} is not refused by the kernel: Landlock's create right is per directory, not per name, and withholding it would leave those trees without new files`
         : `a path matching ${globs} that appears under ${where} after the plan was compiled gets its directory's rights (${rights.join(', ')}): the rule is compiled against the tree as it is (every existing match is left out of the grants${this.deepMasked ? `, ${this.deepMasked} hidden by mounts` : ''})`;
-      this.warnings.push(`not kernel-enforced: ${g.rule} (${g.decision}): ${what}; ${layers.length ? layers.join('; ') : 'nothing in user space refuses it in this mode'}`);
+      this.warnings.push(`${NOT_KERNEL_ENFORCED}${g.rule} (${g.decision}): ${what}; ${layers.length ? layers.join('; ') : 'nothing in user space refuses it in this mode'}`);
     }
     return out;
   }

@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, mkdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { ResolvedConfig } from '../config/load.js';
-import { compileFsPlan, DEFAULT_EXEC_DIRS, type FsPlan } from '../sandbox/fs-plan.js';
+import { compileFsPlan, DEFAULT_EXEC_DIRS, NOT_KERNEL_ENFORCED, type FsPlan } from '../sandbox/fs-plan.js';
 import { probeLauncher, serializePlan, type Plan } from '../sandbox/launcher.js';
 import { probeCgroups, sweepStaleCgroups, type CgroupProbe } from '../sandbox/cgroups.js';
 import { limitsFromPolicy, ResourceManager } from '../sandbox/resources.js';
@@ -233,7 +233,7 @@ export interface SandboxPaths {
  */
 /** A plan's warnings about file rules the kernel cannot fully enforce (fs-plan's notKernelEnforced, in words). */
 export function planGapWarnings(fs: FsPlan): string[] {
-  return fs.warnings.filter((w) => w.startsWith('not kernel-enforced: '));
+  return fs.warnings.filter((w) => w.startsWith(NOT_KERNEL_ENFORCED));
 }
 
 export class SandboxRuntime {
